@@ -1,0 +1,3 @@
+from denoisecli.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""Weights as ``.safetensors`` with a ``.json`` sidecar, resume state, and the shipped weights.
+
+The sidecar is what drives inference (variant, model config, head, chroma handling), so a CLI
+flag can never disagree with how the weights were trained. Only primitives and tensors are
+stored: no pickles in anything that ships.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from denoisecli.errors import DenoiseError
+from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
+
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# Chosen by RGB PSNR with benchmarks/chroma.py (docs/RESULTS.md has the table).
+DEFAULT_CHROMA = {"method": "guided", "sigma": 3.0, "radius": 3, "epsilon": 100.0, "fill_sigma": 3.0, "tolerance": 12.0}
+
+
+def sidecar_path(weights_path: Path) -> Path:
+    return weights_path.with_suffix(".json")
+
+
+def export_model(model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None) -> Path:
+    """Write eval-mode weights to ``path`` (.safetensors) and the sidecar beside it, atomically."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
+    sidecar = {
+        "format_version": FORMAT_VERSION,
+        "variant": variant,
+        "config": model.config.to_dict(),
+        "color": {"space": "lab", "network_channel": "L", "chroma": dict(DEFAULT_CHROMA)},
+        **(metadata or {}),
+    }
+    with _atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
+    write_json_atomic(sidecar_path(path), sidecar)
+    return path
+
+
+def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
+    """Build the model a ``.safetensors`` file describes and load it strictly, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise DenoiseError(f"{path}: model file not found")
+    sidecar_file = sidecar_path(path)
+    if not sidecar_file.is_file():
+        raise DenoiseError(f"{path}: its sidecar {sidecar_file.name} is missing")
+    try:
+        sidecar = json.loads(sidecar_file.read_text())
+        config = ModelConfig(**sidecar["config"])
+        state = load_file(str(path))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DenoiseError(f"{sidecar_file}: not a denoisecli model sidecar ({error})") from None
+    except (SafetensorError, OSError) as error:
+        raise DenoiseError(f"{path}: not a readable safetensors file ({error})") from None
+    if sidecar.get("format_version") != FORMAT_VERSION:
+        raise DenoiseError(f"{path}: model format {sidecar.get('format_version')} is not {FORMAT_VERSION}")
+    model = Autoencoder(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first_line = str(error).splitlines()[0]
+        raise DenoiseError(f"{path}: weights do not match their config ({first_line})") from None
+    return model.eval(), sidecar
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    """A shipped variant name (``skip``) or a path to a ``.safetensors`` file."""
+    if name_or_path in VARIANTS:
+        path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+        if not path.is_file():
+            raise DenoiseError(f"shipped weights for {name_or_path!r} are missing from {WEIGHTS_DIR}")
+        return path
+    path = Path(name_or_path)
+    if not path.exists():
+        raise DenoiseError(f"{path}: model file not found (or use one of {', '.join(VARIANTS)})")
+    return path
+
+
+def save_training_state(path: Path, state: dict) -> None:
+    """Resume state (model, optimizer, scheduler, step): tensors and primitives, atomically."""
+    with _atomic_path(path) as temporary:
+        torch.save(state, temporary)
+
+
+def load_training_state(path: Path) -> dict:
+    if not path.is_file():
+        raise DenoiseError(f"{path}: no checkpoint to resume from")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def write_json_atomic(path: Path, data) -> None:
+    with _atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+class _atomic_path:
+    """Context manager yielding a temporary path in the target folder, renamed over it on success."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        descriptor, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(descriptor)
+        self.temporary = Path(name)
+        return self.temporary
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            os.replace(self.temporary, self.path)
+        else:
+            self.temporary.unlink(missing_ok=True)

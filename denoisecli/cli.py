@@ -1,0 +1,367 @@
+"""The Typer app. Each command parses, calls one library function and renders with rich.
+
+Library modules are imported inside command bodies so ``denoisecli --help`` never imports torch.
+Results go to stdout; progress, device and warnings to stderr. ``DenoiseError`` becomes
+``Error: ...`` and exit 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="denoisecli",
+    help="Denoise photos with a learned convolutional autoencoder; train your own; evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+DEFAULT_MAX_MEGAPIXELS = 250.0  # mirrors imageio's default without importing it here
+
+
+class Noise(str, Enum):
+    gaussian = "gaussian"
+    saltpepper = "saltpepper"
+    blur = "blur"
+    knockout = "knockout"
+    mixed = "mixed"
+
+
+class Variant(str, Enum):
+    skip = "skip"
+    noskip = "noskip"
+    shallow = "shallow"
+
+
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adagrad = "adagrad"
+    rmsprop = "rmsprop"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Schedule(str, Enum):
+    step = "step"
+    cosine = "cosine"
+    constant = "constant"
+
+
+class Head(str, Enum):
+    residual = "residual"
+    tanh = "tanh"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def fail(message: str) -> typer.Exit:
+    stderr.print(f"[red]Error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _progress(quiet: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=False,
+    )
+
+
+def _run_batch(jobs, work, overwrite: bool, quiet: bool, label: str):
+    """Run jobs with a progress bar over files and megapixels; report failures; return summary."""
+    import time
+
+    from denoisecli.batch import run_jobs
+
+    started = time.perf_counter()
+    megapixels = [0.0]
+    with _progress(quiet or len(jobs) < 2) as progress:
+        task = progress.add_task(label, total=len(jobs), rate="")
+
+        def advance(job, done_megapixels):
+            megapixels[0] += done_megapixels
+            elapsed = time.perf_counter() - started
+            progress.update(task, advance=1, rate=f"{megapixels[0]:.1f} MP, {megapixels[0] / elapsed:.2f} MP/s")
+
+        summary = run_jobs(jobs, work, overwrite=overwrite, on_progress=advance)
+    return summary
+
+
+def _finish(summary, quiet: bool) -> None:
+    for source, message in summary.failures:
+        stderr.print(f"[red]Error:[/red] {message}", highlight=False, soft_wrap=True)
+    if not quiet:
+        stderr.print(summary.line(), highlight=False)
+    if summary.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def corrupt(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or quoted globs.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output file (one input) or folder.")],
+    noise: Annotated[Noise, typer.Option(help="Which corruption to apply.")] = Noise.gaussian,
+    sigma: Annotated[
+        str | None, typer.Option(help="Gaussian sigma (0-255 scale) or blur sigma (pixels); LOW,HIGH draws per image.")
+    ] = None,
+    amount: Annotated[float | None, typer.Option(help="Salt-and-pepper fraction, or knockout density.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same files, byte for byte.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist.")] = False,
+    max_megapixels: Annotated[float, typer.Option(help="Refuse images larger than this.")] = DEFAULT_MAX_MEGAPIXELS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+) -> None:
+    """Add noise to photos in RGB: lossless PNG out, reproducible with --seed.
+
+    Example: denoisecli corrupt photos/ -o noisy/ --noise gaussian --sigma 25 --seed 1
+    """
+    from dataclasses import replace
+
+    from denoisecli.batch import plan_jobs
+    from denoisecli.corrupt import corrupt_file, file_generator, parse_range
+    from denoisecli.errors import DenoiseError
+    from denoisecli.noise import NoiseSettings
+
+    try:
+        settings = NoiseSettings()
+        if sigma is not None:
+            field = "blur_sigma" if noise == Noise.blur else "gaussian_sigma"
+            settings = replace(settings, **{field: parse_range(sigma)})
+        elif noise == Noise.gaussian:
+            settings = replace(settings, gaussian_sigma=25.0)
+        if amount is not None:
+            field = "knockout_density" if noise == Noise.knockout else "saltpepper_amount"
+            settings = replace(settings, **{field: amount})
+        jobs = plan_jobs(inputs, output, suffix="", extension=".png")
+        if not jobs:
+            raise DenoiseError(f"no images found in {', '.join(inputs)}")
+
+        def work(job):
+            generator = file_generator(seed, job.source.name)
+            return corrupt_file(job.source, job.destination, noise.value, settings, generator, max_megapixels)
+
+        summary = _run_batch(jobs, work, overwrite, quiet, f"corrupt ({noise.value})")
+    except DenoiseError as error:
+        raise fail(str(error)) from None
+    _finish(summary, quiet)
+
+
+@app.command()
+def denoise(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or quoted globs.")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output file (one input) or folder; default: beside, *_denoised.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Shipped weights (skip, noskip, shallow) or a .safetensors path.")] = "skip",
+    device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
+    tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 512,
+    bit_depth: Annotated[int | None, typer.Option(help="Force 8 or 16 bits (default: the input's).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist (never the input).")] = False,
+    recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
+    max_megapixels: Annotated[float, typer.Option(help="Refuse images larger than this.")] = DEFAULT_MAX_MEGAPIXELS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+) -> None:
+    """Denoise photos: files, folders (tree mirrored) or globs.
+
+    Example: denoise photo.jpg -o clean.jpg
+    """
+    from denoisecli.errors import DenoiseError
+
+    try:
+        summary = _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive,
+                           max_megapixels, quiet)
+    except DenoiseError as error:
+        raise fail(str(error)) from None
+    _finish(summary, quiet)
+
+
+def _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive, max_megapixels, quiet):
+    import torch
+
+    from denoisecli import distributed
+    from denoisecli.batch import plan_jobs, shard
+    from denoisecli.checkpoint import resolve_model_path
+    from denoisecli.errors import DenoiseError
+    from denoisecli.inference import Denoiser, denoise_file
+
+    if bit_depth not in (None, 8, 16):
+        raise DenoiseError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+    if tile < 64:
+        raise DenoiseError(f"--tile must be at least 64, got {tile}")
+    if threads:
+        torch.set_num_threads(threads)
+    rank = distributed.current_rank()
+    jobs = plan_jobs(inputs, output, suffix="_denoised", recursive=recursive)
+    if not jobs:
+        raise DenoiseError(f"no images found in {', '.join(inputs)}")
+    torch_device = distributed.device_for(device.value, rank)
+    denoiser = Denoiser.load(resolve_model_path(model), torch_device)
+    mine = shard(jobs, rank.rank, rank.world)
+    prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
+    if not quiet:
+        variant = denoiser.metadata.get("variant", "?")
+        stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {torch_device}", highlight=False)
+
+    def work(job):
+        return denoise_file(denoiser, job.source, job.destination, tile, bit_depth, max_megapixels)
+
+    summary = _run_batch(mine, work, overwrite, quiet, f"{prefix}denoise")
+    if rank.distributed:
+        summary = _combine_summaries(summary, torch_device)
+    return summary
+
+
+def _combine_summaries(summary, device):
+    """Gather every rank's summary so each prints the combined line (rank 0 is enough to read)."""
+    import torch.distributed as dist
+
+    from denoisecli import distributed
+    from denoisecli.batch import Summary
+
+    distributed.start(device)
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, summary)
+    distributed.stop()
+    combined = Summary()
+    for part in gathered:
+        combined.merge(part)
+    return combined
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Argument(help="Folders of clean photos.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (checkpoints, metrics, model).")],
+    model: Annotated[Variant, typer.Option(help="Autoencoder variant.")] = Variant.skip,
+    head: Annotated[Head, typer.Option(help="residual (predict the noise) or tanh (a*(tanh(x)+b)).")] = Head.residual,
+    width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
+    levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
+    crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the training photos' area (instead of --steps).")] = None,
+    optimizer: Annotated[Optimizer, typer.Option(help="Optimizer.")] = Optimizer.adam,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.cosine,
+    lr_step: Annotated[int, typer.Option(help="step schedule: drop every N steps (0: after each pass).")] = 0,
+    lr_drop: Annotated[float, typer.Option(help="step schedule: multiply by this (0.1 or 0.3).")] = 0.3,
+    l1: Annotated[float, typer.Option(help="L1 loss weight.")] = 0.5,
+    l2: Annotated[float, typer.Option(help="L2 loss weight.")] = 0.5,
+    range_penalty: Annotated[float, typer.Option(help="Out-of-range penalty weight.")] = 1.0,
+    gaussian_sigma: Annotated[str, typer.Option(help="Gaussian sigma range LOW,HIGH (0-255).")] = "0,55",
+    saltpepper_amount: Annotated[float, typer.Option(help="Salt-and-pepper fraction.")] = 0.05,
+    blur_sigma: Annotated[str, typer.Option(help="Blur sigma range LOW,HIGH (< 3).")] = "0.5,3",
+    knockout_density: Annotated[float, typer.Option(help="Knockout coverage.")] = 0.05,
+    noise_mix: Annotated[str, typer.Option(help="Odds of clean,gaussian,saltpepper,blur,knockout.")] = "1,4,1,1,1",
+    validation_every: Annotated[int, typer.Option(help="Validate and checkpoint every N steps.")] = 200,
+    validation_fraction: Annotated[float, typer.Option(help="Share of photos held out for validation.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for weights, crops and noise.")] = 0,
+    device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
+    compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --output from its last checkpoint.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train an autoencoder on folders of clean photos; export the best model.
+
+    Example: denoisecli train photos/ --model skip --steps 20000 -o runs/skip
+    """
+    from denoisecli.corrupt import parse_range
+    from denoisecli.errors import DenoiseError
+    from denoisecli.noise import NoiseSettings
+    from denoisecli.train import TrainConfig, fit
+
+    try:
+        overrides = {"head": head.value}
+        if width is not None:
+            overrides["width"] = width
+        if levels is not None:
+            overrides["levels"] = levels
+        mix = tuple(float(part) for part in noise_mix.split(","))
+        if len(mix) != 5:
+            raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
+        noise = NoiseSettings(parse_range(gaussian_sigma), saltpepper_amount, parse_range(blur_sigma), knockout_density,
+                              9, mix)
+        config = TrainConfig(
+            data_dirs=[str(path) for path in data], output_dir=str(output), variant=model.value,
+            model_overrides=overrides, crop_size=crop_size, batch_size=batch_size, steps=steps or 2000,
+            optimizer=optimizer.value, learning_rate=lr, schedule=schedule.value, lr_step=lr_step, lr_drop=lr_drop,
+            l1_weight=l1, l2_weight=l2, range_weight=range_penalty, noise=noise, seed=seed, device=device.value,
+            validation_every=validation_every, validation_fraction=validation_fraction, test_fraction=test_fraction,
+            workers=workers, compile=compile, resume=resume, epochs=epochs,
+        )
+        summary = _train_with_progress(config, fit, quiet)
+    except DenoiseError as error:
+        raise fail(str(error)) from None
+    stdout.print_json(data=summary)
+
+
+def _train_with_progress(config, fit, quiet: bool) -> dict:
+    from denoisecli import distributed
+
+    quiet = quiet or not distributed.current_rank().is_main
+    with _progress(quiet) as progress:
+        task = progress.add_task("train", total=None, rate="")
+
+        def on_event(kind: str, payload: dict) -> None:
+            if kind == "start":
+                progress.update(task, total=payload["steps"], completed=payload["start_step"])
+                if not quiet:
+                    stderr.print(
+                        f"training on {payload['device']} x{payload['world']}: {payload['train_photos']} train / "
+                        f"{payload['validation_photos']} validation photos, {payload['steps_per_epoch']} steps per pass",
+                        highlight=False,
+                    )
+            elif kind == "step":
+                rate = payload.get("patches_per_second")
+                text = f"loss {payload['loss']:.4f} lr {payload['lr']:.2e}"
+                if rate:
+                    text += f" {rate:.0f} patches/s"
+                if "validation_psnr" in payload:
+                    text += f" val {payload['validation_psnr']:.2f} dB"
+                progress.update(task, completed=payload["step"], rate=text)
+            elif kind == "warning" and not quiet:
+                stderr.print(f"[yellow]Warning:[/yellow] {payload['message']}", highlight=False)
+
+        return fit(config, on_event)
+
+
+def main() -> None:
+    app()
+
+
+def denoise_main() -> None:
+    """The ``denoise`` console script: exactly ``denoisecli denoise``."""
+    sys.argv[1:1] = ["denoise"]
+    app()

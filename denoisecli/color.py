@@ -1,0 +1,224 @@
+"""sRGB <-> CIELAB in torch, the network's input scaling, and chroma smoothing.
+
+Tensor conventions for the whole package (stated once, here):
+
+- I/O side: numpy HxWxC float32, RGB in [0, 1] (see ``imageio``).
+- Torch side: NCHW float32. RGB in [0, 1]; LAB with L in [0, 100] and a, b roughly in [-128, 127].
+- Noise is added in RGB, as a camera would, before any conversion (see ``noise``).
+- The network sees L scaled to [-1, 1] (``scale_lightness``) and returns it on the same scale.
+- PSNR is measured on RGB with a peak of 1 (see ``metrics``).
+
+All functions are differentiable, batched and run on whatever device their input lives on.
+Out-of-range RGB (unclipped Gaussian noise) converts without NaNs: the piecewise curves use
+their linear branch below zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# sRGB primaries -> CIE XYZ, D65 white, 2 degree observer (the same constants as scikit-image).
+_XYZ_FROM_RGB = torch.tensor(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
+_RGB_FROM_XYZ = torch.linalg.inv(_XYZ_FROM_RGB)
+_D65_WHITE = torch.tensor([0.95047, 1.0, 1.08883])
+_EPSILON = 0.008856  # (6/29)^3
+_KAPPA_SLOPE = 7.787  # (29/6)^2 / 3
+
+
+def _check_nchw(image: torch.Tensor, channels: int, name: str) -> None:
+    if image.ndim != 4 or image.shape[1] != channels:
+        raise ValueError(f"{name} expects N x {channels} x H x W, got shape {tuple(image.shape)}")
+
+
+def _apply_matrix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", matrix.to(image), image)
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """Undo the sRGB transfer curve. Any shape, values nominally in [0, 1]."""
+    power = ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4
+    return torch.where(rgb > 0.04045, power, rgb / 12.92)
+
+
+def linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
+    """Apply the sRGB transfer curve. Any shape, values nominally in [0, 1]."""
+    power = 1.055 * linear.clamp_min(0.0031308) ** (1 / 2.4) - 0.055
+    return torch.where(linear > 0.0031308, power, linear * 12.92)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (N x 3 x H x W, [0, 1]) -> CIELAB (N x 3 x H x W; L in [0, 100])."""
+    _check_nchw(rgb, 3, "rgb_to_lab")
+    xyz = _apply_matrix(_XYZ_FROM_RGB, srgb_to_linear(rgb))
+    xyz = xyz / _D65_WHITE.to(xyz).view(1, 3, 1, 1)
+    cube_root = xyz.clamp_min(_EPSILON).pow(1 / 3)
+    f = torch.where(xyz > _EPSILON, cube_root, _KAPPA_SLOPE * xyz + 16 / 116)
+    fx, fy, fz = f.unbind(1)
+    lab = torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+    return lab
+
+
+def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
+    """CIELAB (N x 3 x H x W) -> sRGB (N x 3 x H x W), clipped to [0, 1] unless ``clip=False``."""
+    _check_nchw(lab, 3, "lab_to_rgb")
+    lightness, a, b = lab.unbind(1)
+    fy = (lightness + 16) / 116
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=1)
+    cube = f.clamp_min(0.2068966).pow(3)
+    xyz = torch.where(f > 0.2068966, cube, (f - 16 / 116) / _KAPPA_SLOPE)
+    xyz = xyz * _D65_WHITE.to(xyz).view(1, 3, 1, 1)
+    rgb = linear_to_srgb(_apply_matrix(_RGB_FROM_XYZ, xyz))
+    return rgb.clamp(0, 1) if clip else rgb
+
+
+def gray_to_lightness(gray: torch.Tensor) -> torch.Tensor:
+    """Gray sRGB (N x 1 x H x W, [0, 1]) -> L (N x 1 x H x W, [0, 100])."""
+    _check_nchw(gray, 1, "gray_to_lightness")
+    return rgb_to_lab(gray.expand(-1, 3, -1, -1))[:, :1]
+
+
+def lightness_to_gray(lightness: torch.Tensor) -> torch.Tensor:
+    """L (N x 1 x H x W, [0, 100]) -> gray sRGB (N x 1 x H x W, [0, 1])."""
+    _check_nchw(lightness, 1, "lightness_to_gray")
+    zeros = torch.zeros_like(lightness)
+    return lab_to_rgb(torch.cat([lightness, zeros, zeros], dim=1))[:, :1]
+
+
+def scale_lightness(lightness: torch.Tensor) -> torch.Tensor:
+    """L in [0, 100] -> the network's [-1, 1]."""
+    return lightness / 50.0 - 1.0
+
+
+def unscale_lightness(scaled: torch.Tensor) -> torch.Tensor:
+    """The network's [-1, 1] -> L in [0, 100]."""
+    return (scaled + 1.0) * 50.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Chroma smoothing. Noise added in RGB leaves A and B far noisier than L relative to their
+# content, and the eye is far less sensitive to chroma detail, so A/B are smoothed hard instead of
+# learned. Impulses (salt-and-pepper, knockout) would smear their false colour into a plain blur,
+# so every filter first down-weights pixels whose noisy L disagrees with the denoised L.
+
+CHROMA_FILTERS = ("gaussian", "guided")
+
+
+def gaussian_kernel1d(sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of every channel of N x C x H x W, reflect-padded."""
+    kernel = gaussian_kernel1d(sigma, image.device, image.dtype)
+    return _separable(image, kernel, kernel)
+
+
+def _separable(image: torch.Tensor, kernel_y: torch.Tensor, kernel_x: torch.Tensor) -> torch.Tensor:
+    channels = image.shape[1]
+    pad_y, pad_x = kernel_y.numel() // 2, kernel_x.numel() // 2
+    mode = "reflect" if min(image.shape[-2:]) > max(pad_y, pad_x) else "replicate"
+    padded = F.pad(image, (pad_x, pad_x, pad_y, pad_y), mode=mode)
+    weight_y = kernel_y.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    weight_x = kernel_x.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    return F.conv2d(F.conv2d(padded, weight_y, groups=channels), weight_x, groups=channels)
+
+
+def box_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window of every channel, reflect-padded."""
+    kernel = torch.full((2 * radius + 1,), 1.0 / (2 * radius + 1), device=image.device, dtype=image.dtype)
+    return _separable(image, kernel, kernel)
+
+
+def outlier_weights(noisy_lightness: torch.Tensor, clean_lightness: torch.Tensor, tolerance: float = 12.0):
+    """Confidence in [0, 1] per pixel: low where the noisy L is far from the denoised L.
+
+    Impulse noise moves L by tens of units; Gaussian noise at sigma 50 moves it by about 13, so a
+    Gaussian fall-off with ``tolerance`` L units keeps ordinary noise and drops impulses.
+    """
+    difference = (noisy_lightness - clean_lightness) / tolerance
+    return torch.exp(-0.5 * difference**2)
+
+
+def fill_outliers(chroma: torch.Tensor, weights: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Replace untrusted pixels (weight near 0) by a weighted Gaussian mean of trusted neighbours.
+
+    A normalised convolution: G*(w c) / G*(w). Trusted pixels keep their own value.
+    """
+    normaliser = gaussian_blur(weights, sigma).clamp_min(1e-4)
+    neighbours = gaussian_blur(chroma * weights, sigma) / normaliser
+    return weights * chroma + (1 - weights) * neighbours
+
+
+def smooth_chroma(
+    chroma: torch.Tensor,
+    guide_lightness: torch.Tensor,
+    weights: torch.Tensor,
+    method: str = "guided",
+    sigma: float = 3.0,
+    radius: int = 3,
+    epsilon: float = 100.0,
+    fill_sigma: float = 3.0,
+) -> torch.Tensor:
+    """Smooth A/B (N x 2 x H x W) guided by the denoised L (N x 1 x H x W, [0, 100]).
+
+    Impulse-corrupted pixels (low ``weights``) are first filled from trusted neighbours
+    (``fill_outliers``). ``gaussian`` then blurs with ``sigma``; ``guided`` applies He et al.'s
+    guided filter with window radius ``radius`` and regulariser ``epsilon`` (L units squared), so
+    colour edges follow the denoised L edges. ``benchmarks/chroma.py`` measures the choice.
+    """
+    if method not in CHROMA_FILTERS:
+        raise ValueError(f"unknown chroma filter {method!r}; choose from {CHROMA_FILTERS}")
+    filled = fill_outliers(chroma, weights, fill_sigma)
+    if method == "gaussian":
+        return gaussian_blur(filled, sigma)
+    return guided_filter(guide_lightness, filled, radius, epsilon)
+
+
+def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius: int, epsilon: float) -> torch.Tensor:
+    """Gray-guided filter (He, Sun, Tang 2010): ``source`` N x C x H x W follows ``guide`` N x 1."""
+    mean_guide = box_filter(guide, radius)
+    mean_source = box_filter(source, radius)
+    covariance = box_filter(guide * source, radius) - mean_guide * mean_source
+    variance = box_filter(guide * guide, radius) - mean_guide * mean_guide
+    slope = covariance / (variance + epsilon)
+    intercept = mean_source - slope * mean_guide
+    return box_filter(slope, radius) * guide + box_filter(intercept, radius)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pre/post steps that training, validation and inference all share, so they cannot drift.
+
+
+def network_input(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB (N x 3) or gray (N x 1) in [0, 1] -> (LAB N x 3 or L N x 1, network input N x 1)."""
+    lab = rgb_to_lab(image) if image.shape[1] == 3 else gray_to_lightness(image)
+    return lab, scale_lightness(lab[:, :1])
+
+
+def network_output_to_image(noisy_lab: torch.Tensor, output: torch.Tensor, chroma: dict) -> torch.Tensor:
+    """Denoised scaled L (N x 1) + the noisy LAB -> RGB (or gray) in [0, 1].
+
+    ``chroma`` holds ``method``, ``sigma``, ``radius``, ``epsilon``, ``fill_sigma`` and ``tolerance``
+    (see ``smooth_chroma``); the checkpoint sidecar carries the values the weights were chosen with.
+    """
+    lightness = unscale_lightness(output).clamp(0, 100)
+    if noisy_lab.shape[1] == 1:
+        return lightness_to_gray(lightness)
+    weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
+    ab = smooth_chroma(
+        noisy_lab[:, 1:], lightness, weights, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"],
+        chroma["fill_sigma"],
+    )
+    return lab_to_rgb(torch.cat([lightness, ab], dim=1))

@@ -1,0 +1,122 @@
+"""Photo in, photo out: tile -> colour in -> model -> chroma -> colour out -> blend -> write.
+
+The whole pipeline runs per tile, so peak memory is set by the tile size plus three full-size
+float arrays (input, blended output, blend weights), not by the network's activations on the
+whole photo. Tiles overlap and are blended with linear ramps, so seams do not show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from denoisecli.checkpoint import DEFAULT_CHROMA, load_model
+from denoisecli.color import network_input, network_output_to_image
+from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
+from denoisecli.models import Autoencoder, fold_batch_norm
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+
+
+@dataclass(frozen=True)
+class Denoiser:
+    """A loaded model ready for inference, and the chroma settings its sidecar names."""
+
+    model: Autoencoder
+    chroma: dict
+    device: torch.device
+    metadata: dict
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device) -> Denoiser:
+        model, sidecar = load_model(path)
+        return cls.from_model(model, device, sidecar)
+
+    @classmethod
+    def from_model(cls, model: Autoencoder, device: torch.device, metadata: dict | None = None) -> Denoiser:
+        """Fold batch norm into the convolutions and move to ``device`` in channels_last."""
+        metadata = metadata or {}
+        model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
+        chroma = {**DEFAULT_CHROMA, **metadata.get("color", {}).get("chroma", {})}
+        return cls(model, chroma, device, metadata)
+
+    @torch.inference_mode()
+    def tensor(self, image: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W in [0, 1] (C = 1 or 3) -> the same, denoised."""
+        image = image.to(self.device, torch.float32)
+        lab, network_in = network_input(image)
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if self.device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            output = self.model(network_in.contiguous(memory_format=torch.channels_last))
+        return network_output_to_image(lab, output.float(), self.chroma)
+
+    def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
+        """HxWxC float32 in [0, 1] -> the same, denoised tile by tile."""
+        height, width, channels = pixels.shape
+        if height <= tile and width <= tile:
+            return self._run(pixels)
+        if overlap * 2 >= tile:
+            raise ValueError(f"overlap {overlap} must be less than half the tile {tile}")
+        output = np.zeros_like(pixels, dtype=np.float32)
+        weights = np.zeros((height, width, 1), dtype=np.float32)
+        for top in _tile_starts(height, tile, overlap):
+            for left in _tile_starts(width, tile, overlap):
+                patch = pixels[top : top + tile, left : left + tile]
+                ramp = _blend_window(patch.shape[0], patch.shape[1], overlap, top, left, height, width)
+                output[top : top + tile, left : left + tile] += self._run(patch) * ramp
+                weights[top : top + tile, left : left + tile] += ramp
+        output /= weights
+        return output
+
+    def _run(self, pixels: np.ndarray) -> np.ndarray:
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
+        return self.tensor(tensor)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def _blend_window(height: int, width: int, overlap: int, top: int, left: int, full_height: int, full_width: int):
+    """Weights (h x w x 1) ramping up over ``overlap`` pixels on every side that meets a neighbour."""
+
+    def ramp(length: int, at_start: bool, at_end: bool) -> np.ndarray:
+        weights = np.ones(length, dtype=np.float32)
+        rise = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if not at_start:
+            weights[:overlap] = np.minimum(weights[:overlap], rise)
+        if not at_end:
+            weights[-overlap:] = np.minimum(weights[-overlap:], rise[::-1])
+        return weights
+
+    rows = ramp(height, top == 0, top + height >= full_height)
+    columns = ramp(width, left == 0, left + width >= full_width)
+    return (rows[:, None] * columns[None, :])[:, :, None]
+
+
+def denoise_file(
+    denoiser: Denoiser,
+    source: Path,
+    destination: Path,
+    tile: int = DEFAULT_TILE,
+    bit_depth: int | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> float:
+    """Denoise one file into ``destination`` (format by extension); return its megapixels."""
+    photo = read_photo(source, max_megapixels)
+    overlap = min(DEFAULT_OVERLAP, tile // 4)
+    write_photo(destination, photo.with_pixels(denoiser.pixels(photo.pixels, tile, overlap)), bit_depth)
+    return photo.megapixels

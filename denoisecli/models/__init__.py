@@ -1,0 +1,13 @@
+"""The denoising autoencoders."""
+
+from denoisecli.models.autoencoder import (
+    DEFAULT_VARIANT,
+    HEADS,
+    VARIANTS,
+    Autoencoder,
+    ModelConfig,
+    build_model,
+)
+from denoisecli.models.blocks import fold_batch_norm
+
+__all__ = ["DEFAULT_VARIANT", "HEADS", "VARIANTS", "Autoencoder", "ModelConfig", "build_model", "fold_batch_norm"]

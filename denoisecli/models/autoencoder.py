@@ -1,0 +1,120 @@
+"""The convolutional autoencoder and its three variants, which differ only in config.
+
+Shape: N x 1 x H x W lightness scaled to [-1, 1] in, the same out; any H and W (reflect-padded
+to a multiple of ``ModelConfig.multiple`` and cropped back).
+
+Layout, for ``levels`` = L: pixel-unshuffle (H/2, 4 channels) -> stem conv -> L encoder blocks
+(each halves the resolution) -> L decoder blocks (each doubles it) -> conv -> pixel-shuffle.
+With ``skips``, the input of every decoder block after the first, and of the final conv, is the
+previous output stacked with the encoder output of the same resolution (U-Net). Unshuffling first
+puts the whole network at half resolution, which quarters its cost per megapixel on CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from denoisecli.models.blocks import DecoderBlock, EncoderBlock, conv_norm_relu
+
+HEADS = ("tanh", "residual")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    levels: int = 3  # encoder blocks (= decoder blocks)
+    width: int = 16  # channels at the stem; level i has width * growth**i
+    growth: float = 2.0
+    scale: int = 2  # conv/BN/ReLU layers per block
+    skips: bool = True
+    head: str = "residual"
+    unshuffle: int = 2
+    # The tanh head: a * (tanh(x) + b) on the [0, 1] target range, b < 1 and a > 1 / (b + 1), so
+    # it can reach both ends with a little room that the out-of-range penalty then discourages.
+    tanh_scale: float = 0.6
+    tanh_offset: float = 0.8
+
+    def channels(self) -> list[int]:
+        return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
+
+    @property
+    def multiple(self) -> int:
+        return self.unshuffle * 2**self.levels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+VARIANTS: dict[str, ModelConfig] = {
+    "skip": ModelConfig(levels=3, skips=True),
+    "noskip": ModelConfig(levels=3, skips=False),
+    "shallow": ModelConfig(levels=1, skips=False),
+}
+DEFAULT_VARIANT = "skip"
+
+
+class Autoencoder(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.head not in HEADS:
+            raise ValueError(f"unknown head {config.head!r}; choose from {HEADS}")
+        if not (config.tanh_offset < 1 and config.tanh_scale > 1 / (config.tanh_offset + 1)):
+            raise ValueError("the tanh head needs b < 1 and a > 1 / (b + 1)")
+        self.config = config
+        channels = config.channels()
+        packed = config.unshuffle**2
+        self.stem = conv_norm_relu(packed, channels[0])
+        self.encoders = nn.ModuleList(
+            EncoderBlock(channels[i], config.scale, channels[i + 1]) for i in range(config.levels)
+        )
+        decoders = []
+        for level in reversed(range(config.levels)):
+            incoming = channels[level + 1]
+            if config.skips and level + 1 < config.levels:
+                incoming += channels[level + 1]  # the encoder output at this resolution
+            decoders.append(DecoderBlock(incoming, config.scale, channels[level]))
+        self.decoders = nn.ModuleList(decoders)
+        final_in = channels[0] * (2 if config.skips else 1)
+        self.final = nn.Conv2d(final_in, packed, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"Autoencoder expects N x 1 x H x W, got shape {tuple(x.shape)}")
+        height, width = x.shape[-2:]
+        multiple = self.config.multiple
+        pad_bottom, pad_right = -height % multiple, -width % multiple
+        padded = x
+        if pad_bottom or pad_right:
+            mode = "reflect" if min(height, width) > max(pad_bottom, pad_right) else "replicate"
+            padded = F.pad(x, (0, pad_right, 0, pad_bottom), mode=mode)
+        features = self.stem(F.pixel_unshuffle(padded, self.config.unshuffle))
+        skips = [features]
+        for encoder in self.encoders:
+            features = encoder(features)
+            skips.append(features)
+        skips.pop()  # the deepest output feeds the first decoder directly
+        for index, decoder in enumerate(self.decoders):
+            if self.config.skips and index > 0:
+                features = torch.cat([features, skips.pop()], dim=1)
+            features = decoder(features)
+        if self.config.skips:
+            features = torch.cat([features, skips.pop()], dim=1)
+        raw = F.pixel_shuffle(self.final(features), self.config.unshuffle)
+        raw = raw[..., :height, :width]
+        return self._head(raw, x)
+
+    def _head(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.config.head == "residual":
+            return x - raw  # the network predicts the noise (DnCNN)
+        unit = self.config.tanh_scale * (torch.tanh(raw) + self.config.tanh_offset)
+        return unit * 2 - 1
+
+
+def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> Autoencoder:
+    """The named variant, with any ``ModelConfig`` field overridden (tests use ``width=8``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    return Autoencoder(replace(VARIANTS[variant], **overrides))

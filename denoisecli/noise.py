@@ -1,0 +1,140 @@
+"""The four training corruptions, in RGB, batched, each drawing only from an explicit generator.
+
+Every function takes N x C x H x W float images in [0, 1] and returns a new tensor of the same
+shape; none of them clips, so callers choose between the literature's float protocol and a
+quantised photo (``clip_to_photo``). A ``float`` parameter is fixed; a ``(low, high)`` pair is
+drawn uniformly per image. Gaussian sigma is on the 0-255 scale, as in the literature.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+Range = float | tuple[float, float]
+
+NOISE_NAMES = ("gaussian", "saltpepper", "blur", "knockout")
+MIX_CHOICES = ("clean",) + NOISE_NAMES
+
+
+def _per_image(value: Range, count: int, generator: torch.Generator, device) -> torch.Tensor:
+    """A length-``count`` tensor: ``value`` repeated, or drawn uniformly from the pair."""
+    if isinstance(value, (int, float)):
+        return torch.full((count,), float(value), device=device)
+    low, high = value
+    if not low <= high:
+        raise ValueError(f"range must have low <= high, got {value}")
+    draw = torch.rand(count, generator=generator, device=generator.device).to(device)
+    return low + (high - low) * draw
+
+
+def gaussian(images: torch.Tensor, generator: torch.Generator, sigma: Range = 25.0) -> torch.Tensor:
+    """Additive white Gaussian noise of standard deviation ``sigma`` / 255, independent per channel."""
+    sigmas = _per_image(sigma, images.shape[0], generator, images.device) / 255.0
+    noise = torch.randn(images.shape, generator=generator, device=generator.device).to(images)
+    return images + noise * sigmas.view(-1, 1, 1, 1)
+
+
+def salt_and_pepper(images: torch.Tensor, generator: torch.Generator, amount: float = 0.05) -> torch.Tensor:
+    """Set a fraction ``amount`` of pixels (all channels together) to 0 or 1 with equal odds."""
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"salt-and-pepper amount must be in [0, 1], got {amount}")
+    n, _, h, w = images.shape
+    hit = torch.rand((n, 1, h, w), generator=generator, device=generator.device).to(images.device) < amount
+    salt = torch.rand((n, 1, h, w), generator=generator, device=generator.device).to(images.device) < 0.5
+    return torch.where(hit, salt.to(images.dtype), images)
+
+
+def blur(images: torch.Tensor, generator: torch.Generator, sigma: Range = (0.5, 3.0)) -> torch.Tensor:
+    """Gaussian blur with a per-image sigma (pixels), reflect-padded so the mean is kept."""
+    n, channels, h, w = images.shape
+    sigmas = _per_image(sigma, n, generator, images.device).clamp_min(1e-3)
+    radius = max(1, math.ceil(3 * float(sigmas.max())))
+    radius = min(radius, h - 1, w - 1)
+    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernels = torch.exp(-0.5 * (offsets.view(1, -1) / sigmas.view(-1, 1)) ** 2)
+    kernels = kernels / kernels.sum(dim=1, keepdim=True)  # N x K, one kernel per image
+    weight = kernels.repeat_interleave(channels, dim=0)  # one per (image, channel) group
+    flat = images.reshape(1, n * channels, h, w)
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, weight.view(n * channels, 1, -1, 1), groups=n * channels)
+    flat = F.conv2d(flat, weight.view(n * channels, 1, 1, -1), groups=n * channels)
+    return flat.view(n, channels, h, w)
+
+
+def knockout(
+    images: torch.Tensor, generator: torch.Generator, density: float = 0.05, max_size: int = 9
+) -> torch.Tensor:
+    """Zero randomly placed blocks, each 1..``max_size`` pixels high and wide (independently).
+
+    ``density`` is the expected fraction of the image the blocks cover before overlaps.
+    """
+    n, _, h, w = images.shape
+    mean_side = (1 + max_size) / 2
+    count = max(1, round(density * h * w / mean_side**2))
+    device = generator.device
+
+    def draw_spans(length: int) -> torch.Tensor:
+        sizes = torch.randint(1, max_size + 1, (n, count), generator=generator, device=device)
+        starts = torch.randint(0, length, (n, count), generator=generator, device=device)
+        positions = torch.arange(length, device=device).view(1, 1, -1)
+        inside = (positions >= starts.unsqueeze(-1)) & (positions < (starts + sizes).unsqueeze(-1))
+        return inside.float()  # N x count x length
+
+    rows, columns = draw_spans(h), draw_spans(w)
+    # A pixel is covered when some block spans both its row and its column: a batched matmul.
+    covered = torch.bmm(rows.transpose(1, 2), columns) > 0  # N x H x W
+    return images.masked_fill(covered.unsqueeze(1).to(images.device), 0.0)
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """Parameters of every corruption, and the odds of each in ``mixed``."""
+
+    gaussian_sigma: Range = (0.0, 55.0)
+    saltpepper_amount: float = 0.05
+    blur_sigma: Range = (0.5, 3.0)
+    knockout_density: float = 0.05
+    knockout_max_size: int = 9
+    mix_weights: tuple[float, ...] = (1.0, 4.0, 1.0, 1.0, 1.0)  # MIX_CHOICES order
+
+
+def corruption(name: str, settings: NoiseSettings) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """The corruption called ``name`` (one of ``NOISE_NAMES``, ``clean`` or ``mixed``)."""
+    table = {
+        "clean": lambda images, generator: images.clone(),
+        "gaussian": lambda images, generator: gaussian(images, generator, settings.gaussian_sigma),
+        "saltpepper": lambda images, generator: salt_and_pepper(images, generator, settings.saltpepper_amount),
+        "blur": lambda images, generator: blur(images, generator, settings.blur_sigma),
+        "knockout": lambda images, generator: knockout(
+            images, generator, settings.knockout_density, settings.knockout_max_size
+        ),
+        "mixed": lambda images, generator: mixed(images, generator, settings),
+    }
+    if name not in table:
+        raise ValueError(f"unknown noise {name!r}; choose from {', '.join(table)}")
+    return table[name]
+
+
+def mixed(images: torch.Tensor, generator: torch.Generator, settings: NoiseSettings = NoiseSettings()) -> torch.Tensor:
+    """Per image, one of clean or the four noises, drawn with ``settings.mix_weights``."""
+    weights = torch.tensor(settings.mix_weights, dtype=torch.float32, device=generator.device)
+    choice = torch.multinomial(weights, images.shape[0], replacement=True, generator=generator).to(images.device)
+    result = images.clone()
+    for index, name in enumerate(MIX_CHOICES):
+        # Every noise is drawn for the whole batch so the generator advances the same way whatever
+        # the choices were; the selected images then take their own corruption.
+        corrupted = corruption(name, settings)(images, generator)
+        selected = (choice == index).view(-1, 1, 1, 1)
+        result = torch.where(selected, corrupted, result)
+    return result
+
+
+def clip_to_photo(images: torch.Tensor, bit_depth: int = 8) -> torch.Tensor:
+    """Clip to [0, 1] and round to the bit depth's levels: what a saved noisy photo holds."""
+    levels = 2**bit_depth - 1
+    return torch.round(images.clamp(0, 1) * levels) / levels

@@ -1,0 +1,311 @@
+"""``TrainConfig`` and ``fit``: the training loop, top to bottom. No rich, no typer here.
+
+Everything random is a function of (seed, step): crop ``i`` comes from ``RandomCrops`` and the
+noise of step ``s`` from a generator seeded with (seed, s). A resumed run therefore sees exactly
+the batches and noise the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from denoisecli import distributed
+from denoisecli.checkpoint import (
+    DEFAULT_CHROMA,
+    export_model,
+    load_training_state,
+    save_training_state,
+    write_json_atomic,
+)
+from denoisecli.color import network_input, network_output_to_image
+from denoisecli.data import (
+    RandomCrops,
+    ShardedRange,
+    find_training_photos,
+    image_size,
+    split_by_name,
+    usable_photos,
+    validation_crops,
+)
+from denoisecli.errors import DenoiseError
+from denoisecli.metrics import psnr
+from denoisecli.models import Autoencoder, build_model
+from denoisecli.noise import NoiseSettings, clip_to_photo, mixed
+from denoisecli.plots import line_chart, stack_vertically
+
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("step", "cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    data_dirs: list[str]
+    output_dir: str
+    variant: str = "skip"
+    model_overrides: dict = field(default_factory=dict)  # any ModelConfig field: width, head, ...
+    crop_size: int = 128
+    batch_size: int = 16  # the global batch; each of N ranks takes batch_size / N
+    steps: int = 2000
+    epochs: float | None = None  # if set, overrides steps: passes over the training photos' area
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    lr_step: int = 0  # step schedule: drop every N steps; 0 = after each pass over the data
+    lr_drop: float = 0.3
+    l1_weight: float = 0.5
+    l2_weight: float = 0.5
+    range_weight: float = 1.0
+    noise: NoiseSettings = field(default_factory=NoiseSettings)
+    clip_noisy: bool = True  # clip and quantise noisy inputs to 8 bits, as a saved photo is
+    seed: int = 0
+    device: str = "auto"
+    validation_every: int = 200
+    validation_crops: int = 32
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 1
+    compile: bool = False
+    resume: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Event = Callable[[str, dict], None]
+
+
+def build_optimizer(name: str, parameters, learning_rate: float, momentum: float, weight_decay: float):
+    table = {
+        "sgd": lambda: torch.optim.SGD(parameters, lr=learning_rate, weight_decay=weight_decay),
+        "momentum": lambda: torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay),
+        "adagrad": lambda: torch.optim.Adagrad(parameters, lr=learning_rate, weight_decay=weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay),
+        "adam": lambda: torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay),
+        "adamw": lambda: torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay or 1e-4),
+    }
+    if name not in table:
+        raise DenoiseError(f"unknown optimizer {name!r}; choose from {', '.join(table)}")
+    return table[name]()
+
+
+def build_scheduler(optimizer, name: str, steps: int, lr_step: int, lr_drop: float, steps_per_epoch: int):
+    if name == "step":
+        period = lr_step or steps_per_epoch
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, period), gamma=lr_drop)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise DenoiseError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+
+
+def out_of_range_penalty(scaled: torch.Tensor) -> torch.Tensor:
+    """x^2 [x < 0] + (x - 1)^2 [x > 1] on the [0, 1] target range, averaged."""
+    unit = (scaled + 1) / 2
+    return (unit.clamp(max=0) ** 2 + (unit - 1).clamp(min=0) ** 2).mean()
+
+
+def denoising_loss(output: torch.Tensor, target: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Mixed L1/L2 on scaled L, plus the out-of-range penalty."""
+    error = output.float() - target
+    return (
+        config.l1_weight * error.abs().mean()
+        + config.l2_weight * error.pow(2).mean()
+        + config.range_weight * out_of_range_penalty(output.float())
+    )
+
+
+def noise_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
+
+
+def corrupt_batch(clean: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    noisy = mixed(clean, generator, config.noise)
+    return clip_to_photo(noisy) if config.clip_noisy else noisy
+
+
+@torch.no_grad()
+def validate(model: nn.Module, clean: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
+    """Mean RGB PSNR over the fixed validation crops, through the full colour pipeline."""
+    model.eval()
+    scores = []
+    for start in range(0, clean.shape[0], 16):
+        batch = clean[start : start + 16].to(device)
+        noisy = corrupt_batch(batch, config, noise_generator(config.seed + 1, start, device))
+        lab, network_in = network_input(noisy)
+        restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA)
+        scores.append(psnr(restored, batch))
+    model.train()
+    return float(torch.cat(scores).mean())
+
+
+def fit(config: TrainConfig, on_event: Event | None = None) -> dict:
+    """Train ``config.variant``; write checkpoints, metrics and the exported best model.
+
+    Returns a summary dict. Raises ``DenoiseError`` for bad input and for a NaN loss (the last
+    good checkpoint stays on disk).
+    """
+    emit = on_event or (lambda kind, payload: None)
+    rank = distributed.current_rank()
+    device = distributed.device_for(config.device, rank)
+    rank = distributed.start(device)
+    try:
+        return _fit(config, emit, rank, device)
+    finally:
+        distributed.stop()
+
+
+def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch.device) -> dict:
+    run_dir = Path(config.output_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise DenoiseError(f"{run_dir}: cannot write the run directory ({error.strerror})") from None
+    if config.batch_size % rank.world:
+        raise DenoiseError(f"batch size {config.batch_size} does not divide over {rank.world} processes")
+
+    photos = find_training_photos(config.data_dirs)
+    usable, small = usable_photos(photos, config.crop_size)
+    if small:
+        emit("warning", {"message": f"skipping {len(small)} photo(s) smaller than the {config.crop_size}px crop"})
+    split = split_by_name(usable, config.validation_fraction, config.test_fraction)
+    if not split["train"]:
+        raise DenoiseError(f"no training photos at least {config.crop_size}px on both sides")
+    if rank.is_main:
+        write_json_atomic(run_dir / "split.json", {name: [str(p) for p in paths] for name, paths in split.items()})
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+
+    torch.manual_seed(config.seed)  # weight initialisation is the same on every rank
+    model = build_model(config.variant, **config.model_overrides).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay)
+    pixels_per_pass = sum(_area(path) for path in split["train"])
+    steps_per_epoch = max(1, math.ceil(pixels_per_pass / (config.crop_size**2 * config.batch_size)))
+    total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs else config.steps
+    if total_steps < 1:
+        raise DenoiseError("nothing to train: --steps or --epochs must be positive")
+    scheduler = build_scheduler(optimizer, config.schedule, total_steps, config.lr_step, config.lr_drop, steps_per_epoch)
+
+    start_step, best_psnr = 0, -math.inf
+    if config.resume:
+        state = load_training_state(run_dir / "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_step, best_psnr = int(state["step"]), float(state["best_psnr"])
+        emit("resumed", {"step": start_step})
+
+    trained: nn.Module = model
+    if rank.distributed:
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        trained = torch.compile(trained)
+
+    validation = validation_crops(split["validation"], config.crop_size, config.validation_crops, config.seed) if split["validation"] else None
+    per_rank = config.batch_size // rank.world
+    crops = RandomCrops(split["train"], config.crop_size, config.seed, length=total_steps * config.batch_size)
+    loader = DataLoader(
+        crops,
+        batch_size=per_rank,
+        sampler=ShardedRange(start_step * config.batch_size, total_steps * config.batch_size, rank.rank, rank.world),
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+    use_bf16 = device.type == "cuda"
+    metrics_file = run_dir / "metrics.jsonl"
+    emit("start", {"device": str(device), "world": rank.world, "start_step": start_step, "steps": total_steps,
+                   "train_photos": len(split["train"]), "validation_photos": len(split["validation"]),
+                   "steps_per_epoch": steps_per_epoch})
+    model.train()
+    step, window_start, window_patches, window_loss = start_step, time.perf_counter(), 0, 0.0
+    for clean in loader:
+        clean = clean.to(device, non_blocking=True)
+        # Rank r draws its noise from its own stream so ranks do not repeat one another.
+        generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
+        with torch.no_grad():
+            noisy = corrupt_batch(clean, config, generator)
+            _, network_in = network_input(noisy)
+            _, target = network_input(clean)
+        network_in = network_in.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            output = trained(network_in)
+        loss = denoising_loss(output, target, config)
+        if not torch.isfinite(loss):
+            raise DenoiseError(
+                f"loss became {loss.item()} at step {step}; lower --lr. The last good checkpoint is {run_dir / 'last.pt'}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        window_patches += clean.shape[0] * rank.world
+        window_loss += loss.item()
+        record = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
+        if step % config.validation_every == 0 or step == total_steps:
+            elapsed = time.perf_counter() - window_start
+            record["patches_per_second"] = window_patches / max(elapsed, 1e-9)
+            record["mean_loss"] = window_loss / max(1, window_patches // (clean.shape[0] * rank.world))
+            if rank.is_main:
+                if validation is not None:
+                    record["validation_psnr"] = validate(model, validation, config, device)
+                best_psnr = _save(model, optimizer, scheduler, config, run_dir, step, record, best_psnr)
+                with metrics_file.open("a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                _plot_curves(metrics_file, run_dir / "curves.png")
+            window_start, window_patches, window_loss = time.perf_counter(), 0, 0.0
+        emit("step", record)
+    summary = {"steps": step, "best_validation_psnr": best_psnr, "run_dir": str(run_dir),
+               "model": str(run_dir / "model.safetensors")}
+    emit("done", summary)
+    return summary
+
+
+def _save(model: Autoencoder, optimizer, scheduler, config: TrainConfig, run_dir: Path, step: int, record: dict, best_psnr: float) -> float:
+    """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves."""
+    score = record.get("validation_psnr", -record["loss"])
+    improved = score > best_psnr
+    best_psnr = max(best_psnr, score)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "step": step, "best_psnr": best_psnr}
+    save_training_state(run_dir / "last.pt", state)
+    if improved:
+        save_training_state(run_dir / "best.pt", state)
+        model.eval()
+        export_model(model, run_dir / "model.safetensors", config.variant, {
+            "training": {"step": step, "validation_psnr": record.get("validation_psnr"), "loss": record["loss"],
+                         "optimizer": config.optimizer, "learning_rate": config.learning_rate,
+                         "batch_size": config.batch_size, "crop_size": config.crop_size, "seed": config.seed,
+                         "data": config.data_dirs},
+        })
+        model.train()
+    return best_psnr
+
+
+def _area(path: Path) -> int:
+    width, height = image_size(path)
+    return width * height
+
+
+def _plot_curves(metrics_file: Path, destination: Path) -> None:
+    records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    loss = [(r["step"], r.get("mean_loss", r["loss"])) for r in records]
+    scores = [(r["step"], r["validation_psnr"]) for r in records if "validation_psnr" in r]
+    chart = stack_vertically([line_chart({"training loss": loss}, "loss"),
+                              line_chart({"validation PSNR (dB)": scores}, "validation RGB PSNR")])
+    chart.save(destination)
