@@ -118,7 +118,7 @@ def _run_batch(jobs, work, overwrite: bool, quiet: bool, label: str):
 
 
 def _finish(summary, quiet: bool) -> None:
-    for source, message in summary.failures:
+    for _source, message in summary.failures:
         stderr.print(f"[red]Error:[/red] {message}", highlight=False, soft_wrap=True)
     if not quiet:
         stderr.print(summary.line(), highlight=False)
@@ -179,9 +179,12 @@ def corrupt(
 def denoise(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or quoted globs.")],
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Output file (one input) or folder; default: beside, *_denoised.")
+        str | None,
+        typer.Option("--output", "-o", help="Output file (one input) or folder; default: beside, *_denoised."),
     ] = None,
-    model: Annotated[str, typer.Option(help="Shipped weights (skip, noskip, shallow) or a .safetensors path.")] = "skip",
+    model: Annotated[
+        str, typer.Option(help="Shipped weights (skip, noskip, shallow) or a .safetensors path.")
+    ] = "skip",
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
     tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 512,
@@ -198,8 +201,9 @@ def denoise(
     from denoisecli.errors import DenoiseError
 
     try:
-        summary = _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive,
-                           max_megapixels, quiet)
+        summary = _denoise(
+            inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive, max_megapixels, quiet
+        )
     except DenoiseError as error:
         raise fail(str(error)) from None
     _finish(summary, quiet)
@@ -269,7 +273,9 @@ def train(
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
     batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Passes over the training photos' area (instead of --steps).")] = None,
+    epochs: Annotated[
+        float | None, typer.Option(help="Passes over the training photos' area (instead of --steps).")
+    ] = None,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer.")] = Optimizer.adam,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     schedule: Annotated[Schedule, typer.Option(help="Learning-rate schedule.")] = Schedule.cosine,
@@ -311,15 +317,35 @@ def train(
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
-        noise = NoiseSettings(parse_range(gaussian_sigma), saltpepper_amount, parse_range(blur_sigma), knockout_density,
-                              9, mix)
+        noise = NoiseSettings(
+            parse_range(gaussian_sigma), saltpepper_amount, parse_range(blur_sigma), knockout_density, 9, mix
+        )
         config = TrainConfig(
-            data_dirs=[str(path) for path in data], output_dir=str(output), variant=model.value,
-            model_overrides=overrides, crop_size=crop_size, batch_size=batch_size, steps=steps or 2000,
-            optimizer=optimizer.value, learning_rate=lr, schedule=schedule.value, lr_step=lr_step, lr_drop=lr_drop,
-            l1_weight=l1, l2_weight=l2, range_weight=range_penalty, noise=noise, seed=seed, device=device.value,
-            validation_every=validation_every, validation_fraction=validation_fraction, test_fraction=test_fraction,
-            workers=workers, compile=compile, resume=resume, epochs=epochs,
+            data_dirs=[str(path) for path in data],
+            output_dir=str(output),
+            variant=model.value,
+            model_overrides=overrides,
+            crop_size=crop_size,
+            batch_size=batch_size,
+            steps=steps or 2000,
+            optimizer=optimizer.value,
+            learning_rate=lr,
+            schedule=schedule.value,
+            lr_step=lr_step,
+            lr_drop=lr_drop,
+            l1_weight=l1,
+            l2_weight=l2,
+            range_weight=range_penalty,
+            noise=noise,
+            seed=seed,
+            device=device.value,
+            validation_every=validation_every,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            workers=workers,
+            compile=compile,
+            resume=resume,
+            epochs=epochs,
         )
         summary = _train_with_progress(config, fit, quiet)
     except DenoiseError as error:
@@ -340,7 +366,8 @@ def _train_with_progress(config, fit, quiet: bool) -> dict:
                 if not quiet:
                     stderr.print(
                         f"training on {payload['device']} x{payload['world']}: {payload['train_photos']} train / "
-                        f"{payload['validation_photos']} validation photos, {payload['steps_per_epoch']} steps per pass",
+                        f"{payload['validation_photos']} validation photos, "
+                        f"{payload['steps_per_epoch']} steps per pass",
                         highlight=False,
                     )
             elif kind == "step":

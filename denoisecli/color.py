@@ -218,7 +218,13 @@ def network_output_to_image(noisy_lab: torch.Tensor, output: torch.Tensor, chrom
         return lightness_to_gray(lightness)
     weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
     ab = smooth_chroma(
-        noisy_lab[:, 1:], lightness, weights, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"],
+        noisy_lab[:, 1:],
+        lightness,
+        weights,
+        chroma["method"],
+        chroma["sigma"],
+        chroma["radius"],
+        chroma["epsilon"],
         chroma["fill_sigma"],
     )
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))

@@ -181,9 +181,7 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(operation(array)) if operation else array
 
 
-def _split_alpha(
-    array: np.ndarray, bit_depth: int, exif: bytes | None, icc_profile: bytes | None
-) -> Photo:
+def _split_alpha(array: np.ndarray, bit_depth: int, exif: bytes | None, icc_profile: bytes | None) -> Photo:
     if array.ndim == 2:
         array = array[:, :, None]
     alpha = None
@@ -248,7 +246,7 @@ def _encode_sixteen_bit(array: np.ndarray, extension: str, photo: Photo) -> byte
             kinds.append(cv2.IMAGE_METADATA_ICCP)
             blobs.append(np.frombuffer(photo.icc_profile, np.uint8))
     elif photo.exif or photo.icc_profile:
-        warnings.warn("16-bit TIFF output does not carry EXIF or ICC (OpenCV cannot write them)")
+        warnings.warn("16-bit TIFF output does not carry EXIF or ICC (OpenCV cannot write them)", stacklevel=3)
     ok, encoded = cv2.imencodeWithMetadata(extension, array, kinds, blobs) if kinds else cv2.imencode(extension, array)
     if not ok:
         raise DenoiseError(f"could not encode a 16-bit {extension} image")

@@ -10,8 +10,7 @@ from denoisecli.color import gaussian_blur
 def _check_pair(prediction: torch.Tensor, target: torch.Tensor) -> None:
     if prediction.shape != target.shape or prediction.ndim != 4:
         raise ValueError(
-            f"expects two N x C x H x W tensors of one shape, got {tuple(prediction.shape)} "
-            f"and {tuple(target.shape)}"
+            f"expects two N x C x H x W tensors of one shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
         )
 
 

@@ -18,7 +18,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, size=(6
     points = [point for values in series.values() for point in values if np.isfinite(point[1])]
     if not points:
         return image
-    xs, ys = zip(*points)
+    xs, ys = zip(*points, strict=True)
     x_low, x_high = min(xs), max(xs) or 1
     y_low, y_high = min(ys), max(ys)
     if y_high == y_low:

@@ -90,7 +90,9 @@ def build_optimizer(name: str, parameters, learning_rate: float, momentum: float
         "sgd": lambda: torch.optim.SGD(parameters, lr=learning_rate, weight_decay=weight_decay),
         "momentum": lambda: torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay),
         "adagrad": lambda: torch.optim.Adagrad(parameters, lr=learning_rate, weight_decay=weight_decay),
-        "rmsprop": lambda: torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay),
+        "rmsprop": lambda: torch.optim.RMSprop(
+            parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay
+        ),
         "adam": lambda: torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay),
         "adamw": lambda: torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay or 1e-4),
     }
@@ -192,13 +194,17 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     torch.manual_seed(config.seed)  # weight initialisation is the same on every rank
     model = build_model(config.variant, **config.model_overrides).to(device)
     model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay)
+    optimizer = build_optimizer(
+        config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay
+    )
     pixels_per_pass = sum(_area(path) for path in split["train"])
     steps_per_epoch = max(1, math.ceil(pixels_per_pass / (config.crop_size**2 * config.batch_size)))
     total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs else config.steps
     if total_steps < 1:
         raise DenoiseError("nothing to train: --steps or --epochs must be positive")
-    scheduler = build_scheduler(optimizer, config.schedule, total_steps, config.lr_step, config.lr_drop, steps_per_epoch)
+    scheduler = build_scheduler(
+        optimizer, config.schedule, total_steps, config.lr_step, config.lr_drop, steps_per_epoch
+    )
 
     start_step, best_psnr = 0, -math.inf
     if config.resume:
@@ -211,11 +217,17 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
 
     trained: nn.Module = model
     if rank.distributed:
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if config.compile:
         trained = torch.compile(trained)
 
-    validation = validation_crops(split["validation"], config.crop_size, config.validation_crops, config.seed) if split["validation"] else None
+    validation = (
+        validation_crops(split["validation"], config.crop_size, config.validation_crops, config.seed)
+        if split["validation"]
+        else None
+    )
     per_rank = config.batch_size // rank.world
     crops = RandomCrops(split["train"], config.crop_size, config.seed, length=total_steps * config.batch_size)
     loader = DataLoader(
@@ -228,9 +240,18 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     )
     use_bf16 = device.type == "cuda"
     metrics_file = run_dir / "metrics.jsonl"
-    emit("start", {"device": str(device), "world": rank.world, "start_step": start_step, "steps": total_steps,
-                   "train_photos": len(split["train"]), "validation_photos": len(split["validation"]),
-                   "steps_per_epoch": steps_per_epoch})
+    emit(
+        "start",
+        {
+            "device": str(device),
+            "world": rank.world,
+            "start_step": start_step,
+            "steps": total_steps,
+            "train_photos": len(split["train"]),
+            "validation_photos": len(split["validation"]),
+            "steps_per_epoch": steps_per_epoch,
+        },
+    )
     model.train()
     step, window_start, window_patches, window_loss = start_step, time.perf_counter(), 0, 0.0
     for clean in loader:
@@ -247,7 +268,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         loss = denoising_loss(output, target, config)
         if not torch.isfinite(loss):
             raise DenoiseError(
-                f"loss became {loss.item()} at step {step}; lower --lr. The last good checkpoint is {run_dir / 'last.pt'}"
+                f"loss became {loss.item()} at step {step}; lower --lr. "
+                f"The last good checkpoint is {run_dir / 'last.pt'}"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -270,29 +292,59 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
                 _plot_curves(metrics_file, run_dir / "curves.png")
             window_start, window_patches, window_loss = time.perf_counter(), 0, 0.0
         emit("step", record)
-    summary = {"steps": step, "best_validation_psnr": best_psnr, "run_dir": str(run_dir),
-               "model": str(run_dir / "model.safetensors")}
+    summary = {
+        "steps": step,
+        "best_validation_psnr": best_psnr,
+        "run_dir": str(run_dir),
+        "model": str(run_dir / "model.safetensors"),
+    }
     emit("done", summary)
     return summary
 
 
-def _save(model: Autoencoder, optimizer, scheduler, config: TrainConfig, run_dir: Path, step: int, record: dict, best_psnr: float) -> float:
+def _save(
+    model: Autoencoder,
+    optimizer,
+    scheduler,
+    config: TrainConfig,
+    run_dir: Path,
+    step: int,
+    record: dict,
+    best_psnr: float,
+) -> float:
     """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves."""
     score = record.get("validation_psnr", -record["loss"])
     improved = score > best_psnr
     best_psnr = max(best_psnr, score)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "step": step, "best_psnr": best_psnr}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "step": step,
+        "best_psnr": best_psnr,
+    }
     save_training_state(run_dir / "last.pt", state)
     if improved:
         save_training_state(run_dir / "best.pt", state)
         model.eval()
-        export_model(model, run_dir / "model.safetensors", config.variant, {
-            "training": {"step": step, "validation_psnr": record.get("validation_psnr"), "loss": record["loss"],
-                         "optimizer": config.optimizer, "learning_rate": config.learning_rate,
-                         "batch_size": config.batch_size, "crop_size": config.crop_size, "seed": config.seed,
-                         "data": config.data_dirs},
-        })
+        export_model(
+            model,
+            run_dir / "model.safetensors",
+            config.variant,
+            {
+                "training": {
+                    "step": step,
+                    "validation_psnr": record.get("validation_psnr"),
+                    "loss": record["loss"],
+                    "optimizer": config.optimizer,
+                    "learning_rate": config.learning_rate,
+                    "batch_size": config.batch_size,
+                    "crop_size": config.crop_size,
+                    "seed": config.seed,
+                    "data": config.data_dirs,
+                },
+            },
+        )
         model.train()
     return best_psnr
 
@@ -306,6 +358,10 @@ def _plot_curves(metrics_file: Path, destination: Path) -> None:
     records = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
     loss = [(r["step"], r.get("mean_loss", r["loss"])) for r in records]
     scores = [(r["step"], r["validation_psnr"]) for r in records if "validation_psnr" in r]
-    chart = stack_vertically([line_chart({"training loss": loss}, "loss"),
-                              line_chart({"validation PSNR (dB)": scores}, "validation RGB PSNR")])
+    chart = stack_vertically(
+        [
+            line_chart({"training loss": loss}, "loss"),
+            line_chart({"validation PSNR (dB)": scores}, "validation RGB PSNR"),
+        ]
+    )
     chart.save(destination)

@@ -27,33 +27,77 @@ SOURCES: dict[str, tuple[str, list[str]]] = {
     "mate-backgrounds": ("GPL-2+ / CC-BY-SA (see debian/copyright)", ["usr/share/backgrounds/mate/nature/*.jpg"]),
     "lxqt-themes": (
         "CC-BY-SA-3.0 / GPL (see debian/copyright)",
-        [f"usr/share/lxqt/wallpapers/{name}" for name in (
-            "fog.jpg", "after-the-rain.jpg", "Butterfly-Kenneth-Wimer.jpg", "flowers.png", "appleflower.png",
-            "Valendas.png", "cloud.png", "drop.png", "butterfly.png")],
+        [
+            f"usr/share/lxqt/wallpapers/{name}"
+            for name in (
+                "fog.jpg",
+                "after-the-rain.jpg",
+                "Butterfly-Kenneth-Wimer.jpg",
+                "flowers.png",
+                "appleflower.png",
+                "Valendas.png",
+                "cloud.png",
+                "drop.png",
+                "butterfly.png",
+            )
+        ],
     ),
     "lomiri-wallpapers-16.04": ("CC-BY-SA (see debian/copyright)", ["usr/share/backgrounds/*.jpg"]),
     "lomiri-wallpapers-20.04": (
         "CC-BY-SA (see debian/copyright)",
-        ["usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", "usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg",
-         "usr/share/backgrounds/Painting-Colors_by__herobrine7gamer.jpg"],
+        [
+            "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",
+            "usr/share/backgrounds/Infinite-Sea_by_Aury88.jpg",
+            "usr/share/backgrounds/Painting-Colors_by__herobrine7gamer.jpg",
+        ],
     ),
     "plasma-workspace-wallpapers": (
         "LGPL-3 / CC-BY-SA (see debian/copyright)",
-        [f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg" for name in (
-            "Autumn", "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
-            "Path", "summer_1am")] + ["usr/share/wallpapers/MilkyWay/contents/images/5120x2880.png"],
+        [
+            f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg"
+            for name in (
+                "Autumn",
+                "BytheWater",
+                "ColdRipple",
+                "ColorfulCups",
+                "DarkestHour",
+                "EveningGlow",
+                "FallenLeaf",
+                "Path",
+                "summer_1am",
+            )
+        ]
+        + ["usr/share/wallpapers/MilkyWay/contents/images/5120x2880.png"],
     ),
     "palapeli-data": ("GPL-2+ / CC (see debian/copyright)", ["usr/share/palapeli/collection/*.jpg"]),
     "libjxl-testdata": (
         "BSD-3-Clause / CC0 (see external/wesaturate/LICENSE.md)",
-        ["usr/share/libjxl-testdata/jxl/flower/flower.png",
-         "usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png"],
+        [
+            "usr/share/libjxl-testdata/jxl/flower/flower.png",
+            "usr/share/libjxl-testdata/external/wesaturate/500px/*_srgb8.png",
+        ],
     ),
     "enlightenment-data": (
         "BSD-2-Clause (see debian/copyright)",
-        [f"usr/share/enlightenment/data/backgrounds/{name}.edj" for name in (
-            "Foggy-Trees", "Sea-of-Lanterns", "Yellow-Flower", "Red-Maple", "Peaks", "Bamboo", "Snow-Trees",
-            "White-Flower", "Lichen-Branches", "Dunes", "Spruce-Needles", "Green-Maple", "God-Rays", "Sunset-Hills")],
+        [
+            f"usr/share/enlightenment/data/backgrounds/{name}.edj"
+            for name in (
+                "Foggy-Trees",
+                "Sea-of-Lanterns",
+                "Yellow-Flower",
+                "Red-Maple",
+                "Peaks",
+                "Bamboo",
+                "Snow-Trees",
+                "White-Flower",
+                "Lichen-Branches",
+                "Dunes",
+                "Spruce-Needles",
+                "Green-Maple",
+                "God-Rays",
+                "Sunset-Hills",
+            )
+        ],
     ),
 }
 
@@ -68,7 +112,9 @@ def fetch(package: str, cache: Path) -> tuple[Path, str]:
     root = cache / deb.stem
     if not root.exists():
         subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
-    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return root, version
 
 
@@ -109,7 +155,9 @@ def main() -> int:
     manifest = []
     for package, (licence, globs) in SOURCES.items():
         root, version = fetch(package, arguments.cache.resolve())
-        files = sorted(path for path in root.rglob("*") if any(fnmatch.fnmatch(str(path.relative_to(root)), g) for g in globs))
+        files = sorted(
+            path for path in root.rglob("*") if any(fnmatch.fnmatch(str(path.relative_to(root)), g) for g in globs)
+        )
         for source in files:
             # The path keeps names unique (plasma's photos are all called 2560x1600.jpg).
             relative = source.relative_to(root).with_suffix("")
@@ -126,9 +174,17 @@ def main() -> int:
                 print(f"skipped {original}: {original_size} is too small", file=sys.stderr)
                 continue
             size = downscale(source, arguments.output / name)
-            manifest.append({"file": name, "package": package, "version": version, "licence": licence,
-                             "source": str(original.relative_to(root)), "original_size": list(original_size),
-                             "size": list(size)})
+            manifest.append(
+                {
+                    "file": name,
+                    "package": package,
+                    "version": version,
+                    "licence": licence,
+                    "source": str(original.relative_to(root)),
+                    "original_size": list(original_size),
+                    "size": list(size),
+                }
+            )
             print(f"{name}: {original_size} -> {size}", file=sys.stderr)
     (arguments.output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     megapixels = sum(item["original_size"][0] * item["original_size"][1] for item in manifest) / 1e6

@@ -83,9 +83,9 @@ def fold_batch_norm(module: nn.Module) -> nn.Module:
 
 def _fused(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    fused = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True
-    ).to(conv.weight)
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True).to(
+        conv.weight
+    )
     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
     bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
     fused.bias.copy_((bias - norm.running_mean) * scale + norm.bias)
