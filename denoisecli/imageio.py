@@ -26,6 +26,35 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 DEFAULT_MAX_MEGAPIXELS = 250.0
 EXIF_ORIENTATION = 0x0112
+# Baseline TIFF tags that describe how a TIFF file stores its pixels; Pillow reports them in a
+# TIFF's getexif(), but they are not camera metadata.
+TIFF_STRUCTURE_TAGS = (
+    254,
+    255,
+    256,
+    257,
+    258,
+    259,
+    262,
+    266,
+    273,
+    277,
+    278,
+    279,
+    282,
+    283,
+    284,
+    296,
+    317,
+    320,
+    322,
+    323,
+    324,
+    325,
+    338,
+    339,
+    34675,
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +95,11 @@ def read_photo(path: str | Path, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS)
                     f"{path}: {megapixels:.0f} megapixels is over the safety limit of "
                     f"{max_megapixels:.0f} (raise it with --max-megapixels)"
                 )
+            sixteen_bit = _is_sixteen_bit(image)  # before getexif(), which may decode and drop the tile info
             exif = image.getexif()
             orientation = exif.get(EXIF_ORIENTATION, 1)
             icc_profile = image.info.get("icc_profile")
-            if _is_sixteen_bit(image):
+            if sixteen_bit:
                 array = _read_sixteen_bit(path)
                 array = _apply_orientation(array, orientation)
                 bit_depth = 16
@@ -86,6 +116,8 @@ def read_photo(path: str | Path, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS)
         raise DenoiseError(f"{path}: corrupt or truncated image ({error})") from None
     if orientation != 1:
         exif[EXIF_ORIENTATION] = 1  # the pixels are now upright; keep viewers from rotating again
+    for tag in TIFF_STRUCTURE_TAGS:
+        exif.pop(tag, None)  # a TIFF's own layout tags (size, strips) would be wrong in another file
     exif_bytes = exif.tobytes() if len(exif) else None
     return _split_alpha(array, bit_depth, exif_bytes, icc_profile)
 

@@ -1,0 +1,94 @@
+import pytest
+import torch
+from skimage.color import lab2rgb, rgb2lab
+
+from denoisecli.color import (
+    gray_to_lightness,
+    guided_filter,
+    lab_to_rgb,
+    lightness_to_gray,
+    rgb_to_lab,
+    scale_lightness,
+    smooth_chroma,
+    unscale_lightness,
+)
+
+
+def random_colours(count: int = 4096, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 1, count, generator=generator)
+
+
+def test_rgb_to_lab_matches_scikit_image():
+    rgb = random_colours()
+    ours = rgb_to_lab(rgb)[0, :, 0].T.numpy()
+    reference = rgb2lab(rgb[0, :, 0].T.numpy()[None].astype("float64"))[0]
+    assert abs(ours[:, 0] - reference[:, 0]).max() < 1e-3
+    assert abs(ours[:, 1:] - reference[:, 1:]).max() < 1e-2
+
+
+def test_lab_to_rgb_matches_scikit_image():
+    lab = rgb_to_lab(random_colours(seed=1))
+    ours = lab_to_rgb(lab)[0, :, 0].T.numpy()
+    reference = lab2rgb(lab[0, :, 0].T.double().numpy()[None])[0]
+    assert abs(ours - reference).max() < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("rgb", "lab"),
+    [((1.0, 1.0, 1.0), (100.0, 0.0, 0.0)), ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), ((1.0, 0.0, 0.0), (53.24, 80.09, 67.20))],
+)
+def test_reference_values(rgb, lab):
+    result = rgb_to_lab(torch.tensor(rgb).view(1, 3, 1, 1)).flatten()
+    assert torch.allclose(result, torch.tensor(lab), atol=0.02)
+
+
+def test_round_trip():
+    rgb = random_colours(seed=2)
+    assert (lab_to_rgb(rgb_to_lab(rgb)) - rgb).abs().max() < 1e-4
+
+
+def test_gray_round_trip_and_scaling():
+    gray = torch.linspace(0, 1, 256).view(1, 1, 16, 16)
+    assert (lightness_to_gray(gray_to_lightness(gray)) - gray).abs().max() < 1e-4
+    lightness = torch.tensor([0.0, 50.0, 100.0])
+    assert torch.equal(scale_lightness(lightness), torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.equal(unscale_lightness(scale_lightness(lightness)), lightness)
+
+
+def test_batched_and_out_of_range_inputs_stay_finite():
+    rgb = torch.randn(3, 3, 8, 8) * 0.5 + 0.5  # unclipped noise goes below 0 and above 1
+    lab = rgb_to_lab(rgb)
+    assert lab.shape == (3, 3, 8, 8) and torch.isfinite(lab).all()
+    assert torch.isfinite(lab_to_rgb(lab, clip=False)).all()
+
+
+def test_bad_shape_names_the_shape():
+    with pytest.raises(ValueError, match=r"\(2, 4, 5, 5\)"):
+        rgb_to_lab(torch.rand(2, 4, 5, 5))
+
+
+def test_gradcheck():
+    rgb = (torch.rand(1, 3, 3, 3, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: lab_to_rgb(rgb_to_lab(x), clip=False), (rgb,))
+
+
+def test_guided_filter_keeps_constants_and_follows_guide_edges():
+    guide = torch.zeros(1, 1, 16, 16)
+    guide[..., 8:] = 100.0
+    source = guide.clone() / 10
+    result = guided_filter(guide, source, radius=3, epsilon=1.0)
+    assert (result - source).abs().max() < 0.2  # the edge survives
+    constant = torch.full((1, 2, 16, 16), 5.0)
+    assert torch.allclose(guided_filter(guide, constant, 3, 1.0), constant, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "guided"])
+def test_chroma_smoothing_ignores_outliers(method):
+    chroma = torch.full((1, 2, 24, 24), 20.0)
+    chroma[..., 10:13, 10:13] = 0.0  # a knocked-out block shows up as false grey
+    weights = torch.ones(1, 1, 24, 24)
+    weights[..., 10:13, 10:13] = 0.0
+    lightness = torch.full((1, 1, 24, 24), 50.0)
+    result = smooth_chroma(chroma, lightness, weights, method)
+    assert (result - 20.0).abs().max() < 0.5

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from denoisecli.models import VARIANTS, build_model, fold_batch_norm
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("head", ["residual", "tanh"])
+def test_forward_backward_every_parameter_gets_a_gradient(variant, head):
+    model = build_model(variant, width=8, head=head)
+    x = torch.rand(2, 1, 37, 51) * 2 - 1  # odd sizes: padded and cropped back
+    output = model(x)
+    assert output.shape == x.shape
+    output.square().mean().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+def test_tanh_head_range():
+    model = build_model("shallow", width=8, head="tanh")
+    output = model(torch.rand(1, 1, 16, 16) * 100)
+    low, high = 0.6 * (-1 + 0.8), 0.6 * (1 + 0.8)
+    assert output.min() >= low * 2 - 1 - 1e-5 and output.max() <= high * 2 - 1 + 1e-5
+
+
+def test_variants_differ_only_in_config():
+    configs = {name: VARIANTS[name] for name in VARIANTS}
+    assert configs["skip"].skips and not configs["noskip"].skips
+    assert configs["shallow"].levels == 1 and configs["skip"].levels == configs["noskip"].levels
+    shallow = build_model("shallow", width=8)
+    assert len(shallow.encoders) == 1 and len(shallow.decoders) == 1
+
+
+def test_folding_batch_norm_keeps_outputs():
+    model = build_model("skip", width=8)
+    model.train()
+    model(torch.rand(4, 1, 32, 32))  # give the running statistics some values
+    model.eval()
+    x = torch.rand(1, 1, 40, 40)
+    with torch.no_grad():
+        expected = model(x)
+        folded = fold_batch_norm(model)(x)
+    assert torch.allclose(expected, folded, atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_batch_norm_uses_batch_statistics_in_train_mode_only():
+    model = build_model("shallow", width=8)
+    x = torch.rand(2, 1, 16, 16)
+    model.train()
+    train_out = model(x)
+    model.eval()
+    assert not torch.allclose(train_out, model(x))
+
+
+def test_bad_input_and_unknown_variant():
+    with pytest.raises(ValueError, match="N x 1 x H x W"):
+        build_model("skip", width=8)(torch.rand(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="unknown variant"):
+        build_model("deep")

@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from denoisecli.noise import MIX_CHOICES, NOISE_NAMES, NoiseSettings, blur, corruption, gaussian, knockout
+from denoisecli.noise import mixed, salt_and_pepper
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def flat(value: float = 0.5, size: int = 128, batch: int = 2) -> torch.Tensor:
+    return torch.full((batch, 3, size, size), value)
+
+
+@pytest.mark.parametrize("sigma", [5.0, 25.0, 50.0])
+def test_gaussian_sigma_is_as_requested(sigma):
+    noisy = gaussian(flat(), generator(), sigma)
+    measured = (noisy - 0.5).std().item() * 255
+    assert abs(measured - sigma) / sigma < 0.05
+
+
+def test_gaussian_sigma_range_is_drawn_per_image():
+    noisy = gaussian(flat(batch=8), generator(), (5.0, 50.0))
+    per_image = (noisy - 0.5).flatten(1).std(dim=1) * 255
+    assert per_image.min() >= 4.5 and per_image.max() <= 52 and per_image.std() > 1
+
+
+def test_salt_and_pepper_fraction():
+    noisy = salt_and_pepper(flat(), generator(), 0.1)
+    changed = (noisy != 0.5).all(dim=1).float().mean().item()
+    assert abs(changed - 0.1) / 0.1 < 0.1
+    values = noisy[noisy != 0.5]
+    assert set(values.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_knockout_blocks_are_at_most_nine_by_nine(seed):
+    # At this density exactly one block is drawn, so the zeroed area is that block.
+    noisy = knockout(torch.full((1, 3, 64, 64), 0.5), generator(seed), density=0.001, max_size=9)
+    zero = (noisy[0] == 0).all(dim=0)
+    assert zero.any()
+    rows, columns = zero.any(dim=1).nonzero().flatten(), zero.any(dim=0).nonzero().flatten()
+    height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+    assert height <= 9 and width <= 9
+    assert zero.sum() == height * width  # a solid rectangle, all channels
+
+
+def test_knockout_density_covers_about_that_fraction():
+    noisy = knockout(flat(batch=4), generator(), density=0.05)
+    covered = (noisy == 0).all(dim=1).float().mean().item()
+    assert 0.03 < covered < 0.06  # overlaps make it a little under the requested density
+
+
+def test_blur_preserves_the_mean():
+    image = torch.rand(2, 3, 64, 64, generator=generator(3))
+    blurred = blur(image, generator(), (0.5, 2.9))
+    assert torch.allclose(blurred.mean(dim=(1, 2, 3)), image.mean(dim=(1, 2, 3)), atol=2e-3)
+    assert blurred.std() < image.std()
+
+
+@pytest.mark.parametrize("name", ("mixed",) + MIX_CHOICES)
+def test_same_seed_same_tensor_different_seed_different(name):
+    image = torch.rand(4, 3, 32, 32, generator=generator(9))
+    noise = corruption(name, NoiseSettings())
+    first, again, other = noise(image, generator(1)), noise(image, generator(1)), noise(image, generator(2))
+    assert torch.equal(first, again)
+    if name != "clean":
+        assert not torch.equal(first, other)
+    assert first.shape == image.shape
+
+
+def test_mixed_draws_every_choice():
+    image = torch.full((64, 3, 16, 16), 0.5)
+    noisy = mixed(image, generator(), NoiseSettings(mix_weights=(1, 1, 1, 1, 1)))
+    unchanged = (noisy == image).flatten(1).all(dim=1)
+    assert 0 < unchanged.sum() < 64
+
+
+def test_unknown_noise_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown noise"):
+        corruption("speckle", NoiseSettings())
+    assert set(NOISE_NAMES) < set(MIX_CHOICES)
