@@ -193,7 +193,10 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
 
     torch.manual_seed(config.seed)  # weight initialisation is the same on every rank
     model = build_model(config.variant, **config.model_overrides).to(device)
-    model = model.to(memory_format=torch.channels_last)
+    # channels_last feeds tensor cores on CUDA. On CPU, PyTorch 2.13's oneDNN backward crashes
+    # (double free) for layers under 8 channels in channels_last, so CPU training stays NCHW.
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     optimizer = build_optimizer(
         config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay
     )
@@ -262,7 +265,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
             noisy = corrupt_batch(clean, config, generator)
             _, network_in = network_input(noisy)
             _, target = network_input(clean)
-        network_in = network_in.contiguous(memory_format=torch.channels_last)
+        network_in = network_in.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             output = trained(network_in)
         loss = denoising_loss(output, target, config)

@@ -36,7 +36,11 @@ def test_lab_to_rgb_matches_scikit_image():
 
 @pytest.mark.parametrize(
     ("rgb", "lab"),
-    [((1.0, 1.0, 1.0), (100.0, 0.0, 0.0)), ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), ((1.0, 0.0, 0.0), (53.24, 80.09, 67.20))],
+    [
+        ((1.0, 1.0, 1.0), (100.0, 0.0, 0.0)),
+        ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
+        ((1.0, 0.0, 0.0), (53.24, 80.09, 67.20)),
+    ],
 )
 def test_reference_values(rgb, lab):
     result = rgb_to_lab(torch.tensor(rgb).view(1, 3, 1, 1)).flatten()

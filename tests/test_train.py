@@ -1,0 +1,192 @@
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import smooth_rgb, write_png
+
+from denoisecli import train as training
+from denoisecli.checkpoint import load_model, load_training_state
+from denoisecli.errors import DenoiseError
+from denoisecli.models import build_model
+from denoisecli.train import OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler, fit
+
+
+@pytest.fixture
+def photo_folder(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(6):
+        write_png(folder / f"photo{index}.png", smooth_rgb(48, 56, seed=index))
+    return folder
+
+
+def tiny_config(photo_folder: Path, run_dir: Path, **changes) -> TrainConfig:
+    config = TrainConfig(
+        data_dirs=[str(photo_folder)],
+        output_dir=str(run_dir),
+        variant="skip",
+        model_overrides={"width": 4},
+        crop_size=32,
+        batch_size=4,
+        steps=6,
+        validation_every=3,
+        validation_crops=4,
+        validation_fraction=0.3,
+        test_fraction=0.0,
+        workers=0,
+        device="cpu",
+        seed=3,
+    )
+    return replace(config, **changes)
+
+
+def test_a_few_steps_on_a_fixed_batch_lower_the_loss():
+    torch.manual_seed(0)
+    model = build_model("shallow", width=8)
+    clean = torch.rand(4, 1, 32, 32) * 2 - 1
+    noisy = clean + 0.2 * torch.randn(4, 1, 32, 32)
+    config = TrainConfig(data_dirs=[], output_dir="")
+    optimizer = build_optimizer("adam", model.parameters(), 1e-2, 0.9, 0.0)
+    losses = []
+    for _ in range(30):
+        loss = training.denoising_loss(model(noisy), clean, config)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.7
+
+
+@pytest.mark.parametrize("optimizer_name", OPTIMIZERS)
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_every_optimizer_and_schedule_builds_and_steps(optimizer_name, schedule):
+    model = build_model("shallow", width=4)
+    optimizer = build_optimizer(optimizer_name, model.parameters(), 1e-3, 0.9, 0.0)
+    scheduler = build_scheduler(optimizer, schedule, steps=10, lr_step=2, lr_drop=0.1, steps_per_epoch=5)
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.rand(2, 1, 16, 16)).mean().backward()
+    optimizer.step()
+    scheduler.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    if schedule == "step":
+        scheduler.step()
+        assert scheduler.get_last_lr()[0] == pytest.approx(1e-4)
+
+
+def test_out_of_range_penalty():
+    inside = torch.tensor([-1.0, 0.0, 1.0])
+    assert training.out_of_range_penalty(inside) == 0
+    assert training.out_of_range_penalty(torch.tensor([3.0])) == pytest.approx(1.0)  # unit 2 -> (2 - 1)^2
+
+
+def test_fit_writes_run_directory_and_exported_model_reproduces(photo_folder, tmp_path):
+    run_dir = tmp_path / "run"
+    summary = fit(tiny_config(photo_folder, run_dir))
+    assert summary["steps"] == 6
+    for name in ["last.pt", "best.pt", "model.safetensors", "model.json", "metrics.jsonl", "curves.png", "split.json"]:
+        assert (run_dir / name).is_file(), name
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6]
+    model, sidecar = load_model(run_dir / "model.safetensors")
+    assert sidecar["variant"] == "skip" and sidecar["config"]["width"] == 4
+    state = load_training_state(run_dir / "best.pt")
+    reference = build_model("skip", width=4)
+    reference.load_state_dict(state["model"])
+    reference.eval()
+    x = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_resume_continues_bit_for_bit(photo_folder, tmp_path):
+    straight = tmp_path / "straight"
+    fit(tiny_config(photo_folder, straight))
+
+    interrupted = tmp_path / "interrupted"
+
+    def stop_after_checkpoint(kind, payload):
+        if kind == "step" and payload["step"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_config(photo_folder, interrupted), stop_after_checkpoint)
+    assert load_training_state(interrupted / "last.pt")["step"] == 3
+    fit(tiny_config(photo_folder, interrupted, resume=True))
+    expected = load_training_state(straight / "last.pt")["model"]
+    resumed = load_training_state(interrupted / "last.pt")["model"]
+    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def test_bad_inputs(photo_folder, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DenoiseError, match="no images found"):
+        fit(tiny_config(empty, tmp_path / "run1"))
+    with pytest.raises(DenoiseError, match="at least 64px"):
+        fit(tiny_config(photo_folder, tmp_path / "run2", crop_size=64))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(DenoiseError, match="cannot write the run directory"):
+        fit(tiny_config(photo_folder, blocker / "run"))
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(photo_folder, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    real_loss = training.denoising_loss
+    calls = {"count": 0}
+
+    def loss_that_explodes(output, target, config):
+        calls["count"] += 1
+        loss = real_loss(output, target, config)
+        return loss * float("nan") if calls["count"] == 5 else loss
+
+    monkeypatch.setattr(training, "denoising_loss", loss_that_explodes)
+    with pytest.raises(DenoiseError, match="loss became nan at step 4"):
+        fit(tiny_config(photo_folder, run_dir))
+    assert load_training_state(run_dir / "last.pt")["step"] == 3
+
+
+def test_two_process_ddp_on_gloo(photo_folder, tmp_path):
+    run_dir = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29531",
+        "-m",
+        "denoisecli",
+        "train",
+        str(photo_folder),
+        "-o",
+        str(run_dir),
+        "--width",
+        "4",
+        "--crop-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--steps",
+        "4",
+        "--validation-every",
+        "2",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--validation-fraction",
+        "0.3",
+        "--test-fraction",
+        "0",
+        "--quiet",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert load_training_state(run_dir / "last.pt")["step"] == 4
+    assert (run_dir / "model.safetensors").is_file()
