@@ -1,8 +1,17 @@
 import pytest
 import torch
 
-from denoisecli.noise import MIX_CHOICES, NOISE_NAMES, NoiseSettings, blur, corruption, gaussian, knockout
-from denoisecli.noise import mixed, salt_and_pepper
+from denoisecli.noise import (
+    MIX_CHOICES,
+    NOISE_NAMES,
+    NoiseSettings,
+    blur,
+    corruption,
+    gaussian,
+    knockout,
+    mixed,
+    salt_and_pepper,
+)
 
 
 def generator(seed: int = 0) -> torch.Generator:
