@@ -384,6 +384,101 @@ def _train_with_progress(config, fit, quiet: bool) -> dict:
         return fit(config, on_event)
 
 
+class Protocol(str, Enum):
+    seed = "seed"
+    awgn = "awgn"
+
+
+class AwgnNoise(str, Enum):
+    float = "float"
+    clipped = "clipped"
+
+
+@app.command()
+def evaluate(
+    test_dir: Annotated[Path, typer.Argument(help="Folder of clean test images.")],
+    model: Annotated[list[str] | None, typer.Option(help="Shipped variant or .safetensors path; repeat.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="nlm, median or ffdnet; repeat.")] = None,
+    protocol: Annotated[Protocol, typer.Option(help="seed: five inputs per image; awgn: the literature's.")] = (
+        Protocol.seed
+    ),
+    sigma: Annotated[list[str] | None, typer.Option(help="Gaussian sigma(s), 0-255; repeat or 15,25,50.")] = None,
+    awgn_noise: Annotated[AwgnNoise, typer.Option(help="awgn: float (unclipped, as papers) or clipped.")] = (
+        AwgnNoise.float
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for the noisy inputs.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N images.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Report folder: JSON, Markdown, panel.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,
+    device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for models and baselines.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score models and classical baselines side by side on the same noisy inputs.
+
+    Example: denoisecli evaluate testsets/CBSD68 --model skip --model noskip --model shallow --baseline nlm
+    """
+    import json
+
+    from denoisecli.errors import DenoiseError
+
+    try:
+        import torch
+
+        from denoisecli import distributed
+        from denoisecli.evaluate import evaluate as run_evaluation
+        from denoisecli.report import to_json, write_report
+
+        if threads:
+            torch.set_num_threads(threads)
+            import cv2
+
+            cv2.setNumThreads(threads)
+        sigmas = [float(part) for item in (sigma or []) for part in item.split(",") if part]
+        torch_device = distributed.device_for(device.value, distributed.current_rank())
+        with _progress(quiet) as progress:
+            task = progress.add_task("evaluate", total=None, rate="")
+            report = run_evaluation(
+                test_dir,
+                model or [],
+                baseline or [],
+                protocol.value,
+                sigmas,
+                seed,
+                awgn_noise.value,
+                torch_device,
+                limit,
+                output,
+                on_image=lambda name: progress.update(task, advance=1, rate=name),
+            )
+        if output is not None:
+            write_report(report, output)
+    except (DenoiseError, ValueError) as error:
+        raise fail(str(error)) from None
+    if json_output:
+        stdout.print_json(json.dumps(to_json(report)))
+    else:
+        stdout.print(_results_table(report))
+
+
+def _results_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"{report.protocol} protocol, {report.details['images']} images ({report.details['noise']})")
+    for column in ["method", "case", "PSNR (dB)", "SSIM", "s/MP"]:
+        table.add_column(column, justify="left" if column in ("method", "case") else "right")
+    for row in report.rows():
+        speed = f"{row['seconds_per_megapixel']:.3f}" if row["seconds_per_megapixel"] is not None else ""
+        table.add_row(
+            row["method"],
+            row["case"],
+            f"{row['psnr_mean']:.2f} ± {row['psnr_std']:.2f}",
+            f"{row['ssim_mean']:.4f}",
+            speed,
+        )
+    return table
+
+
 def main() -> None:
     app()
 

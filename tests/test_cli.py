@@ -56,8 +56,12 @@ def test_corrupt_folder_mirrors_tree_and_same_seed_is_byte_identical(photo_tree,
 
 @pytest.mark.parametrize(
     ("noise", "options"),
-    [("gaussian", ["--sigma", "25"]), ("saltpepper", ["--amount", "0.1"]), ("blur", ["--sigma", "1,2"]),
-     ("knockout", ["--amount", "0.05"])],
+    [
+        ("gaussian", ["--sigma", "25"]),
+        ("saltpepper", ["--amount", "0.1"]),
+        ("blur", ["--sigma", "1,2"]),
+        ("knockout", ["--amount", "0.05"]),
+    ],
 )
 def test_corrupt_single_file_each_noise(photo_tree, tmp_path, noise, options):
     out = tmp_path / "noisy.png"
@@ -181,8 +185,17 @@ def test_denoise_script_equals_denoisecli_denoise(photo_tree, tmp_path, tiny_mod
     assert invoke("denoise", photo_tree / "a.png", "-o", via_app, "--model", tiny_model_path).exit_code == 0
     code = "from denoisecli.cli import denoise_main; denoise_main()"
     subprocess.run(
-        [sys.executable, "-c", code, str(photo_tree / "a.png"), "-o", str(via_script), "--model", str(tiny_model_path),
-         "-q"],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(photo_tree / "a.png"),
+            "-o",
+            str(via_script),
+            "--model",
+            str(tiny_model_path),
+            "-q",
+        ],
         check=True,
     )
     assert via_app.read_bytes() == via_script.read_bytes()

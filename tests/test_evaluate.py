@@ -1,0 +1,65 @@
+import json
+
+import pytest
+from conftest import smooth_rgb, write_png
+from PIL import Image
+from typer.testing import CliRunner
+
+from denoisecli.cli import app
+from denoisecli.report import CELL, HEADER
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def test_folder(tmp_path):
+    folder = tmp_path / "test"
+    folder.mkdir()
+    for index in range(3):
+        write_png(folder / f"img{index}.png", smooth_rgb(40, 48, seed=10 + index))
+    return folder
+
+
+def run(*args):
+    return runner.invoke(app, ["evaluate", *[str(a) for a in args]])
+
+
+def test_seed_protocol_table_json_markdown_panel(test_folder, tmp_path, tiny_model_path):
+    report_dir = tmp_path / "report"
+    result = run(test_folder, "--model", tiny_model_path, "--baseline", "median", "-o", report_dir, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    model_label = str(tiny_model_path).removesuffix(".safetensors")
+    cases = {row["case"] for row in data["rows"] if row["method"] == model_label}
+    assert cases == {"clean", "gaussian", "saltpepper", "blur", "knockout", "average5"}
+    assert any(row["method"] == "median" for row in data["rows"])
+    assert (report_dir / "results.json").is_file()
+    assert "| median | average5 |" in (report_dir / "report.md").read_text()
+    panel = Image.open(report_dir / "panel.png")
+    columns, rows = 2 + 2, 2 * 5  # clean, noisy, model, median; two images x five cases
+    assert panel.size == (columns * CELL, HEADER + rows * CELL)
+    assert len(list((report_dir / "noisy").rglob("*.png"))) == 3 * 5
+
+
+def test_same_seed_same_numbers_and_table_output(test_folder, tiny_model_path):
+    first = run(test_folder, "--model", tiny_model_path, "--seed", 4, "--json", "-q")
+    second = run(test_folder, "--model", tiny_model_path, "--seed", 4, "--json", "-q")
+    strip = lambda out: [{k: v for k, v in r.items() if k != "seconds_per_megapixel"} for r in json.loads(out)["rows"]]  # noqa: E731
+    assert strip(first.stdout) == strip(second.stdout)
+    table = run(test_folder, "--baseline", "median", "-q")
+    assert table.exit_code == 0 and "average5" in table.stdout
+
+
+def test_awgn_protocol_rows_per_sigma(test_folder, tiny_model_path):
+    result = run(test_folder, "--model", tiny_model_path, "--protocol", "awgn", "--sigma", "15,50", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert {row["case"] for row in json.loads(result.stdout)["rows"]} == {"sigma15", "sigma50"}
+
+
+def test_empty_folder_and_unknown_baseline_are_clear_errors(tmp_path, test_folder):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(empty, "--baseline", "median")
+    assert result.exit_code == 1 and "no images to evaluate" in result.output
+    result = run(test_folder, "--baseline", "bm3d")
+    assert result.exit_code == 1 and "unknown baseline" in result.output
