@@ -20,7 +20,16 @@ from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
 
 FORMAT_VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def shipped_weights_dir() -> Path:
+    """``$DENOISECLI_WEIGHTS``, else the installed package data, else ``weights/`` in a checkout."""
+    override = os.environ.get("DENOISECLI_WEIGHTS")
+    if override:
+        return Path(override)
+    installed = Path(__file__).resolve().parent / "weights"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "weights"
+
 # Chosen by RGB PSNR with benchmarks/chroma.py (docs/RESULTS.md has the table).
 DEFAULT_CHROMA = {"method": "guided", "sigma": 3.0, "radius": 3, "epsilon": 100.0, "fill_sigma": 3.0, "tolerance": 12.0}
 
@@ -77,9 +86,10 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
 def resolve_model_path(name_or_path: str) -> Path:
     """A shipped variant name (``skip``) or a path to a ``.safetensors`` file."""
     if name_or_path in VARIANTS:
-        path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+        folder = shipped_weights_dir()
+        path = folder / f"{name_or_path}.safetensors"
         if not path.is_file():
-            raise DenoiseError(f"shipped weights for {name_or_path!r} are missing from {WEIGHTS_DIR}")
+            raise DenoiseError(f"shipped weights for {name_or_path!r} are missing from {folder}")
         return path
     path = Path(name_or_path)
     if not path.exists():

@@ -25,6 +25,8 @@ from denoisecli.errors import DenoiseError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 DEFAULT_MAX_MEGAPIXELS = 250.0
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 EXIF_ORIENTATION = 0x0112
 # Baseline TIFF tags that describe how a TIFF file stores its pixels; Pillow reports them in a
 # TIFF's getexif(), but they are not camera metadata.
@@ -297,6 +299,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as error:
         raise DenoiseError(f"{path}: cannot write here ({error.strerror})") from None
     try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get ordinary permissions
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -1,0 +1,76 @@
+"""Choose the A/B smoothing: RGB PSNR with a perfect L, so only the chroma handling is measured.
+
+    python benchmarks/chroma.py ../shared/data/testsets/CBSD68 [--limit 20]
+
+For each test image and noise, the clean L replaces the noisy L (the best any L network could
+do), the noisy A/B go through each chroma filter, and PSNR is taken on the 8-bit RGB result.
+The highest mean decides ``DEFAULT_CHROMA`` in denoisecli/checkpoint.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from denoisecli.checkpoint import DEFAULT_CHROMA
+from denoisecli.color import lab_to_rgb, outlier_weights, rgb_to_lab, smooth_chroma
+from denoisecli.evaluate import Case, corrupt_for_case, image_seed
+from denoisecli.imageio import find_images, read_photo
+from denoisecli.metrics import psnr
+from denoisecli.noise import clip_to_photo
+
+CANDIDATES = {
+    "none (noisy A/B)": None,
+    "gaussian sigma 2": {"method": "gaussian", "sigma": 2.0},
+    "gaussian sigma 3": {"method": "gaussian", "sigma": 3.0},
+    "gaussian sigma 4": {"method": "gaussian", "sigma": 4.0},
+    "guided r3 eps100": {"method": "guided", "radius": 3, "epsilon": 100.0},
+    "guided r5 eps100": {"method": "guided", "radius": 5, "epsilon": 100.0},
+    "guided r3 eps25": {"method": "guided", "radius": 3, "epsilon": 25.0},
+}
+CASES = [
+    Case("sigma15", 15.0),
+    Case("sigma25", 25.0),
+    Case("sigma50", 50.0),
+    Case("saltpepper", None),
+    Case("knockout", None),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("test_dir")
+    parser.add_argument("--limit", type=int, default=None)
+    arguments = parser.parse_args()
+    images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
+    scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in CANDIDATES}
+    for path in images:
+        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+        clean_lightness = rgb_to_lab(clean)[:, :1]
+        for case in CASES:
+            generator = torch.Generator().manual_seed(image_seed(0, path.name, case.name))
+            noisy_lab = rgb_to_lab(corrupt_for_case(clean, case, generator, clip=True))
+            weights = outlier_weights(noisy_lab[:, :1], clean_lightness, DEFAULT_CHROMA["tolerance"])
+            for name, settings in CANDIDATES.items():
+                if settings is None:
+                    chroma = noisy_lab[:, 1:]
+                else:
+                    chroma = smooth_chroma(noisy_lab[:, 1:], clean_lightness, weights, **settings)
+                restored = clip_to_photo(lab_to_rgb(torch.cat([clean_lightness, chroma], dim=1)))
+                scores[name][case.name].append(psnr(restored, clean).item())
+    print(f"RGB PSNR (dB) with a perfect L, {len(images)} images from {arguments.test_dir}\n")
+    print("| chroma filter | " + " | ".join(case.name for case in CASES) + " | mean |")
+    print("|---" * (len(CASES) + 2) + "|")
+    table = {}
+    for name, by_case in scores.items():
+        means = [float(np.mean(by_case[case.name])) for case in CASES]
+        table[name] = means
+        print(f"| {name} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {np.mean(means):.2f} |")
+    print("\n" + json.dumps({"images": len(images), "cases": [c.name for c in CASES], "psnr": table}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Seconds per megapixel, peak memory and PSNR: shipped models beside OpenCV NLM, same images.
+
+    python benchmarks/denoise_speed.py ../shared/data/testsets/CBSD68 --threads 2 --limit 20
+    python benchmarks/denoise_speed.py --big 50        # peak RSS of `denoise` on a 50 MP photo
+
+Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
+(Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
+to the noise (0.8 sigma, as in `denoisecli evaluate`). Where CUDA is present the models are also
+timed on the GPU (megapixels per second, after a warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: float, device: str) -> dict:
+    import cv2
+    import torch
+
+    from denoisecli.evaluate import Case, corrupt_for_case, image_seed, nlm
+    from denoisecli.imageio import find_images, read_photo
+    from denoisecli.metrics import psnr
+    from denoisecli.noise import clip_to_photo
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    if method == "nlm":
+        run = nlm
+    else:
+        from denoisecli.checkpoint import resolve_model_path
+        from denoisecli.inference import Denoiser
+
+        denoiser = Denoiser.load(resolve_model_path(method), torch.device(device))
+        run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else 512)  # noqa: E731
+    seconds, megapixels, scores = 0.0, 0.0, []
+    images = [path for path, _ in find_images([folder])][:limit]
+    warm = read_photo(images[0]).pixels
+    run(warm, sigma)  # warm-up: first-call allocation and kernel selection are not per-photo costs
+    for path in images:
+        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+        generator = torch.Generator().manual_seed(image_seed(0, path.name, "speed"))
+        noisy = corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        restored = run(noisy, sigma)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - started
+        megapixels += noisy.shape[0] * noisy.shape[1] / 1e6
+        restored = clip_to_photo(torch.from_numpy(np.ascontiguousarray(restored)).permute(2, 0, 1)[None])
+        scores.append(psnr(restored, clean).item())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "method": method,
+        "device": device,
+        "images": len(images),
+        "seconds_per_megapixel": seconds / megapixels,
+        "megapixels_per_second": megapixels / seconds,
+        "psnr": float(np.mean(scores)),
+        "peak_rss_mb": peak,
+    }
+
+
+def big_photo(megapixels: float, model: str, threads: int) -> dict:
+    """Peak RSS and time of the real `denoise` command on a synthetic photo of that size."""
+    import cv2
+
+    side = int((megapixels * 1e6 / 1.5) ** 0.5)
+    height, width = side, int(side * 1.5)
+    rng = np.random.default_rng(0)
+    small = (rng.random((height // 64, width // 64, 3)) * 255).astype(np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "big.jpg"
+        cv2.imwrite(str(source), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        del image
+        command = [
+            sys.executable,
+            "-m",
+            "denoisecli",
+            "denoise",
+            str(source),
+            "-o",
+            str(Path(folder) / "out.jpg"),
+            "--model",
+            model,
+            "--threads",
+            str(threads),
+            "--device",
+            "cpu",
+            "-q",
+        ]
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"megapixels": height * width / 1e6, "seconds": elapsed, "peak_rss_mb": peak, "model": model}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="../shared/data/testsets/CBSD68")
+    parser.add_argument("--models", nargs="+", default=["skip", "noskip", "shallow"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
+    parser.add_argument("--single", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.single:
+        print(
+            json.dumps(
+                run_one(
+                    arguments.single,
+                    arguments.folder,
+                    arguments.limit,
+                    arguments.threads,
+                    arguments.sigma,
+                    arguments.device,
+                )
+            )
+        )
+        return
+    if arguments.big:
+        print(json.dumps(big_photo(arguments.big, arguments.models[0], arguments.threads)))
+        return
+    import torch
+
+    runs = [(method, "cpu") for method in ["nlm", *arguments.models]]
+    if torch.cuda.is_available():
+        runs += [(model, "cuda") for model in arguments.models]
+    rows = []
+    for method, device in runs:
+        command = [
+            sys.executable,
+            __file__,
+            arguments.folder,
+            "--single",
+            method,
+            "--device",
+            device,
+            "--threads",
+            str(arguments.threads),
+            "--limit",
+            str(arguments.limit),
+            "--sigma",
+            str(arguments.sigma),
+        ]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(output.strip().splitlines()[-1]))
+        print(f"done {method} on {device}", file=sys.stderr)
+    nlm_speed = rows[0]["seconds_per_megapixel"]
+    print(
+        f"{rows[0]['images']} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g} (clipped, 8-bit), "
+        f"{arguments.threads} threads\n"
+    )
+    print("| method | device | s/MP | MP/s | x NLM time | PSNR (dB) | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['method']} | {row['device']} | {row['seconds_per_megapixel']:.3f} | "
+            f"{row['megapixels_per_second']:.2f} | {row['seconds_per_megapixel'] / nlm_speed:.2f} | "
+            f"{row['psnr']:.2f} | {row['peak_rss_mb']:.0f} |"
+        )
+    print("\n" + json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
