@@ -30,6 +30,7 @@ def shipped_weights_dir() -> Path:
     installed = Path(__file__).resolve().parent / "weights"
     return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "weights"
 
+
 # Chosen by RGB PSNR with benchmarks/chroma.py (docs/RESULTS.md has the table).
 DEFAULT_CHROMA = {"method": "guided", "sigma": 3.0, "radius": 3, "epsilon": 100.0, "fill_sigma": 3.0, "tolerance": 12.0}
 

@@ -297,6 +297,7 @@ def train(
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --output from its last checkpoint.")] = False,
+    init: Annotated[Path | None, typer.Option(help="Start from these weights (.safetensors) to fine-tune.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train an autoencoder on folders of clean photos; export the best model.
@@ -346,6 +347,7 @@ def train(
             compile=compile,
             resume=resume,
             epochs=epochs,
+            init_from=str(init) if init else None,
         )
         summary = _train_with_progress(config, fit, quiet)
     except DenoiseError as error:

@@ -22,6 +22,7 @@ from denoisecli import distributed
 from denoisecli.checkpoint import (
     DEFAULT_CHROMA,
     export_model,
+    load_model,
     load_training_state,
     save_training_state,
     write_json_atomic,
@@ -77,6 +78,7 @@ class TrainConfig:
     workers: int = 1
     compile: bool = False
     resume: bool = False
+    init_from: str | None = None  # start from these weights (.safetensors), e.g. to fine-tune
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -210,6 +212,12 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     )
 
     start_step, best_psnr = 0, -math.inf
+    if config.init_from and not config.resume:
+        initial, sidecar = load_model(config.init_from)
+        if sidecar["variant"] != config.variant or initial.config != model.config:
+            raise DenoiseError(f"{config.init_from}: its model config differs from this run's ({config.variant})")
+        model.load_state_dict(initial.state_dict())
+        emit("initialised", {"from": config.init_from})
     if config.resume:
         state = load_training_state(run_dir / "last.pt")
         model.load_state_dict(state["model"])

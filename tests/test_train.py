@@ -190,3 +190,13 @@ def test_two_process_ddp_on_gloo(photo_folder, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_training_state(run_dir / "last.pt")["step"] == 4
     assert (run_dir / "model.safetensors").is_file()
+
+
+def test_init_from_weights_and_mismatch(photo_folder, tmp_path):
+    first = tmp_path / "first"
+    fit(tiny_config(photo_folder, first, steps=3))
+    second = tmp_path / "second"
+    fit(tiny_config(photo_folder, second, steps=3, init_from=str(first / "model.safetensors")))
+    assert (second / "model.safetensors").is_file()
+    with pytest.raises(DenoiseError, match="model config differs"):
+        fit(tiny_config(photo_folder, tmp_path / "third", variant="noskip", init_from=str(first / "model.safetensors")))
