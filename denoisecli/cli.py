@@ -7,7 +7,6 @@ Results go to stdout; progress, device and warnings to stderr. ``DenoiseError`` 
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -486,6 +485,7 @@ def main() -> None:
 
 
 def denoise_main() -> None:
-    """The ``denoise`` console script: exactly ``denoisecli denoise``."""
-    sys.argv[1:1] = ["denoise"]
-    app()
+    """The ``denoise`` console script: the very same command function as ``denoisecli denoise``."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(denoise)
+    single()

@@ -199,3 +199,9 @@ def test_denoise_script_equals_denoisecli_denoise(photo_tree, tmp_path, tiny_mod
         check=True,
     )
     assert via_app.read_bytes() == via_script.read_bytes()
+
+
+def test_unsupported_output_format_is_an_error(photo_tree, tmp_path):
+    result = invoke("corrupt", photo_tree / "a.png", "-o", tmp_path / "out.xyz")
+    assert result.exit_code == 1 and "unsupported output format .xyz" in result.output
+    assert not (tmp_path / "out.xyz").exists()

@@ -1,0 +1,32 @@
+"""Golden outputs of the shipped weights: each loads strictly and reproduces its recorded output."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from golden_input import golden_output
+
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.models import VARIANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = json.loads((ROOT / "tests" / "golden.json").read_text())
+
+
+def test_every_variant_ships_weights_and_a_golden_record():
+    shipped = sorted(path.stem for path in (ROOT / "weights").glob("*.safetensors"))
+    assert shipped == sorted(VARIANTS) == sorted(GOLDEN)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_shipped_weights_reproduce_their_golden_output(variant):
+    path = resolve_model_path(variant)
+    recorded = GOLDEN[variant]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == recorded["sha256"], "weights changed: run scripts/update_golden.py and review the diff"
+    model, sidecar = load_model(path)  # strict: every tensor present, no extras
+    assert sidecar["variant"] == variant and model.config.to_dict() == sidecar["config"]
+    assert path.stat().st_size < 10_000_000  # small enough for git
+    np.testing.assert_allclose(golden_output(path), recorded["output"], atol=2e-4)
