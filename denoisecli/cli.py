@@ -127,7 +127,7 @@ def _finish(summary, quiet: bool) -> None:
 
 @app.command()
 def corrupt(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or quoted globs.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Image files, folders or quoted globs.")],
     output: Annotated[str, typer.Option("--output", "-o", help="Output file (one input) or folder.")],
     noise: Annotated[Noise, typer.Option(help="Which corruption to apply.")] = Noise.gaussian,
     sigma: Annotated[
@@ -176,7 +176,7 @@ def corrupt(
 
 @app.command()
 def denoise(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or quoted globs.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Image files, folders or quoted globs.")],
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="Output file (one input) or folder; default: beside, *_denoised."),
@@ -263,7 +263,7 @@ def _combine_summaries(summary, device):
 
 @app.command()
 def train(
-    data: Annotated[list[Path], typer.Argument(help="Folders of clean photos.")],
+    data: Annotated[list[Path], typer.Argument(metavar="DATA_DIR", help="Folders of clean photos.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (checkpoints, metrics, model).")],
     model: Annotated[Variant, typer.Option(help="Autoencoder variant.")] = Variant.skip,
     head: Annotated[Head, typer.Option(help="residual (predict the noise) or tanh (a*(tanh(x)+b)).")] = Head.residual,
@@ -397,7 +397,7 @@ class AwgnNoise(str, Enum):
 
 @app.command()
 def evaluate(
-    test_dir: Annotated[Path, typer.Argument(help="Folder of clean test images.")],
+    test_dir: Annotated[Path, typer.Argument(metavar="TEST_DIR", help="Folder of clean test images.")],
     model: Annotated[list[str] | None, typer.Option(help="Shipped variant or .safetensors path; repeat.")] = None,
     baseline: Annotated[list[str] | None, typer.Option(help="nlm, median or ffdnet; repeat.")] = None,
     protocol: Annotated[Protocol, typer.Option(help="seed: five inputs per image; awgn: the literature's.")] = (
