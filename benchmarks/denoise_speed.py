@@ -5,7 +5,7 @@
 
 Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
 (Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
-to the noise (0.8 sigma, as in `denoisecli evaluate`). Where CUDA is present the models are also
+to the noise (0.6 sigma, as in `denoisecli evaluate`). Where CUDA is present the models are also
 timed on the GPU (megapixels per second, after a warm-up).
 """
 
