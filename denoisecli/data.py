@@ -124,9 +124,12 @@ class ShardedRange(Sampler[int]):
         return len(self.indices)
 
 
-def validation_crops(paths: list[Path], crop_size: int, count: int, seed: int) -> torch.Tensor:
+VALIDATION_SEED = 7919  # fixed, not the run's seed, so validation scores compare across runs
+
+
+def validation_crops(paths: list[Path], crop_size: int, count: int) -> torch.Tensor:
     """A fixed set of ``count`` crops spread over the validation photos (N x 3 x S x S)."""
     if not paths:
         raise DenoiseError("the validation split is empty: add photos or raise --validation-fraction")
-    dataset = RandomCrops(paths, crop_size, seed=seed + 7919, length=count)
+    dataset = RandomCrops(paths, crop_size, seed=VALIDATION_SEED, length=count)
     return torch.stack([dataset[index] for index in range(count)])

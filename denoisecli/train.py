@@ -43,6 +43,7 @@ from denoisecli.models import Autoencoder, build_model
 from denoisecli.noise import NoiseSettings, clip_to_photo, mixed
 from denoisecli.plots import line_chart, stack_vertically
 
+VALIDATION_NOISE_SEED = 1  # fixed: every run is validated on the same noisy crops
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "constant")
 
@@ -146,7 +147,7 @@ def validate(model: nn.Module, clean: torch.Tensor, config: TrainConfig, device:
     scores = []
     for start in range(0, clean.shape[0], 16):
         batch = clean[start : start + 16].to(device)
-        noisy = corrupt_batch(batch, config, noise_generator(config.seed + 1, start, device))
+        noisy = corrupt_batch(batch, config, noise_generator(VALIDATION_NOISE_SEED, start, device))
         lab, network_in = network_input(noisy)
         restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA)
         scores.append(psnr(restored, batch))
@@ -235,7 +236,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         trained = torch.compile(trained)
 
     validation = (
-        validation_crops(split["validation"], config.crop_size, config.validation_crops, config.seed)
+        validation_crops(split["validation"], config.crop_size, config.validation_crops)
         if split["validation"]
         else None
     )
