@@ -205,3 +205,17 @@ def test_unsupported_output_format_is_an_error(photo_tree, tmp_path):
     result = invoke("corrupt", photo_tree / "a.png", "-o", tmp_path / "out.xyz")
     assert result.exit_code == 1 and "unsupported output format .xyz" in result.output
     assert not (tmp_path / "out.xyz").exists()
+
+
+def test_full_disk_is_a_one_line_error(photo_tree, tmp_path, tiny_model_path, monkeypatch):
+    import errno
+    import os
+
+    def no_space(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("os.fsync", no_space)
+    out = tmp_path / "out.png"
+    result = invoke("denoise", photo_tree / "a.png", "-o", out, "--model", tiny_model_path)
+    assert result.exit_code == 1 and "No space left on device" in result.output and "Traceback" not in result.output
+    assert not out.exists() and list(tmp_path.glob(".out.png*")) == []
