@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -175,9 +176,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     run_dir = Path(config.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=run_dir):  # unique per process: ranks probe at once
+            pass
     except OSError as error:
         raise DenoiseError(f"{run_dir}: cannot write the run directory ({error.strerror})") from None
     if config.batch_size % rank.world:
