@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from denoisecli.atomic import atomic_path
 from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
 
@@ -51,7 +51,7 @@ def export_model(model: Autoencoder, path: str | Path, variant: str, metadata: d
         "color": {"space": "lab", "network_channel": "L", "chroma": dict(DEFAULT_CHROMA)},
         **(metadata or {}),
     }
-    with _atomic_path(path) as temporary:
+    with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
     write_json_atomic(sidecar_path(path), sidecar)
     return path
@@ -100,7 +100,7 @@ def resolve_model_path(name_or_path: str) -> Path:
 
 def save_training_state(path: Path, state: dict) -> None:
     """Resume state (model, optimizer, scheduler, step): tensors and primitives, atomically."""
-    with _atomic_path(path) as temporary:
+    with atomic_path(path) as temporary:
         torch.save(state, temporary)
 
 
@@ -111,24 +111,5 @@ def load_training_state(path: Path) -> dict:
 
 
 def write_json_atomic(path: Path, data) -> None:
-    with _atomic_path(path) as temporary:
+    with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-class _atomic_path:
-    """Context manager yielding a temporary path in the target folder, renamed over it on success."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        descriptor, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(descriptor)
-        self.temporary = Path(name)
-        return self.temporary
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            os.replace(self.temporary, self.path)
-        else:
-            self.temporary.unlink(missing_ok=True)

@@ -9,8 +9,6 @@ which Pillow would silently truncate to 8 bits.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,13 +18,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from denoisecli.atomic import atomic_path
 from denoisecli.errors import DenoiseError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 DEFAULT_MAX_MEGAPIXELS = 250.0
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 EXIF_ORIENTATION = 0x0112
 # Baseline TIFF tags that describe how a TIFF file stores its pixels; Pillow reports them in a
 # TIFF's getexif(), but they are not camera metadata.
@@ -288,25 +285,8 @@ def _encode_sixteen_bit(array: np.ndarray, extension: str, photo: Photo) -> byte
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a hidden temporary file in the target folder, fsync, then rename over ``path``.
-
-    A crash or Ctrl-C at any point leaves either the old file or the complete new one.
-    """
-    folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(data)
     except OSError as error:
-        raise DenoiseError(f"{path}: cannot write here ({error.strerror})") from None
-    try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get ordinary permissions
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise DenoiseError(f"{path}: cannot write ({error.strerror})") from None
-        raise
+        raise DenoiseError(f"{path}: cannot write ({error.strerror or error})") from None
