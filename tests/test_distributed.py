@@ -17,9 +17,22 @@ def test_two_process_sharded_denoise_matches_one_process(tmp_path, tiny_model_pa
     common = ["denoise", str(photos), "--model", str(tiny_model_path), "--device", "cpu"]
     subprocess.run([sys.executable, "-m", "denoisecli", *common, "-o", str(single), "-q"], check=True, env=env)
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "denoisecli", *common, "-o", str(sharded)],
-        capture_output=True, text=True, env=env, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "denoisecli",
+            *common,
+            "-o",
+            str(sharded),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rank 0/2" in result.stderr and "rank 1/2" in result.stderr
