@@ -7,7 +7,7 @@ Results go to stdout; progress, device and warnings to stderr. ``DenoiseError`` 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +27,7 @@ stderr = Console(stderr=True)
 DEFAULT_MAX_MEGAPIXELS = 250.0  # mirrors imageio's default without importing it here
 
 
-class Noise(str, Enum):
+class Noise(StrEnum):
     gaussian = "gaussian"
     saltpepper = "saltpepper"
     blur = "blur"
@@ -35,13 +35,13 @@ class Noise(str, Enum):
     mixed = "mixed"
 
 
-class Variant(str, Enum):
+class Variant(StrEnum):
     skip = "skip"
     noskip = "noskip"
     shallow = "shallow"
 
 
-class Optimizer(str, Enum):
+class Optimizer(StrEnum):
     sgd = "sgd"
     momentum = "momentum"
     adagrad = "adagrad"
@@ -50,18 +50,18 @@ class Optimizer(str, Enum):
     adamw = "adamw"
 
 
-class Schedule(str, Enum):
+class Schedule(StrEnum):
     step = "step"
     cosine = "cosine"
     constant = "constant"
 
 
-class Head(str, Enum):
+class Head(StrEnum):
     residual = "residual"
     tanh = "tanh"
 
 
-class Device(str, Enum):
+class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
@@ -385,12 +385,12 @@ def _train_with_progress(config, fit, quiet: bool) -> dict:
         return fit(config, on_event)
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     seed = "seed"
     awgn = "awgn"
 
 
-class AwgnNoise(str, Enum):
+class AwgnNoise(StrEnum):
     float = "float"
     clipped = "clipped"
 
