@@ -399,7 +399,7 @@ class AwgnNoise(StrEnum):
 def evaluate(
     test_dir: Annotated[Path, typer.Argument(metavar="TEST_DIR", help="Folder of clean test images.")],
     model: Annotated[list[str] | None, typer.Option(help="Shipped variant or .safetensors path; repeat.")] = None,
-    baseline: Annotated[list[str] | None, typer.Option(help="nlm, median or ffdnet; repeat.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="input (no-op), nlm, median, ffdnet; repeat.")] = None,
     protocol: Annotated[Protocol, typer.Option(help="seed: five inputs per image; awgn: the literature's.")] = (
         Protocol.seed
     ),
