@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +53,11 @@ def write_png(path: Path, pixels: np.ndarray) -> Path:
 
     Image.fromarray(np.rint(pixels * 255).astype(np.uint8)).save(path)
     return path
+
+
+def run_torchrun(*arguments: str, processes: int = 2) -> subprocess.CompletedProcess:
+    """``torchrun --standalone`` (a free port) of ``python -m denoisecli ARGUMENTS`` on CPU."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    command += ["-m", "denoisecli", *arguments]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=240)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import smooth_rgb, write_png
+from conftest import run_torchrun, smooth_rgb, write_png
 
 
 def test_two_process_sharded_denoise_matches_one_process(tmp_path, tiny_model_path):
@@ -16,24 +16,7 @@ def test_two_process_sharded_denoise_matches_one_process(tmp_path, tiny_model_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     common = ["denoise", str(photos), "--model", str(tiny_model_path), "--device", "cpu"]
     subprocess.run([sys.executable, "-m", "denoisecli", *common, "-o", str(single), "-q"], check=True, env=env)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "denoisecli",
-            *common,
-            "-o",
-            str(sharded),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-    )
+    result = run_torchrun(*common, "-o", str(sharded))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rank 0/2" in result.stderr and "rank 1/2" in result.stderr
     assert "5 written" in result.stderr  # the combined summary counts both ranks' files

@@ -1,13 +1,10 @@
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import smooth_rgb, write_png
+from conftest import run_torchrun, smooth_rgb, write_png
 
 from denoisecli import train as training
 from denoisecli.checkpoint import load_model, load_training_state
@@ -153,15 +150,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(photo
 
 def test_two_process_ddp_on_gloo(photo_folder, tmp_path):
     run_dir = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "denoisecli",
+    result = run_torchrun(
         "train",
         str(photo_folder),
         "-o",
@@ -185,8 +174,7 @@ def test_two_process_ddp_on_gloo(photo_folder, tmp_path):
         "--test-fraction",
         "0",
         "--quiet",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert load_training_state(run_dir / "last.pt")["step"] == 4
     assert (run_dir / "model.safetensors").is_file()
