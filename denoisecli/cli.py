@@ -266,7 +266,7 @@ def train(
     data: Annotated[list[Path], typer.Argument(metavar="DATA_DIR", help="Folders of clean photos.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (checkpoints, metrics, model).")],
     model: Annotated[Variant, typer.Option(help="Autoencoder variant.")] = Variant.skip,
-    head: Annotated[Head, typer.Option(help="residual (predict the noise) or tanh (a*(tanh(x)+b)).")] = Head.residual,
+    head: Annotated[Head, typer.Option(help="tanh (a*(tanh(x)+b)) or residual (predict the noise).")] = Head.tanh,
     width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
     levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,

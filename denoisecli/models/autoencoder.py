@@ -30,7 +30,7 @@ class ModelConfig:
     growth: float = 2.0
     scale: int = 2  # conv/BN/ReLU layers per block
     skips: bool = True
-    head: str = "residual"
+    head: str = "tanh"  # picked by validation over "residual" (docs/RESULTS.md, "Output head")
     unshuffle: int = 2
     # The tanh head: a * (tanh(x) + b) on the [0, 1] target range, b < 1 and a > 1 / (b + 1), so
     # it can reach both ends with a little room that the out-of-range penalty then discourages.
