@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from denoisecli.errors import DenoiseError
+
 
 @dataclass(frozen=True)
 class Rank:
@@ -60,8 +62,6 @@ def device_for(name: str, rank: Rank) -> torch.device:
             name = "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            from denoisecli.errors import DenoiseError
-
             raise DenoiseError("--device cuda was asked for but no CUDA GPU is available")
         torch.cuda.set_device(rank.local_rank % torch.cuda.device_count())
         return torch.device("cuda", rank.local_rank % torch.cuda.device_count())

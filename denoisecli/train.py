@@ -203,7 +203,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     optimizer = build_optimizer(
         config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay
     )
-    pixels_per_pass = sum(_area(path) for path in split["train"])
+    pixels_per_pass = sum(math.prod(image_size(path)) for path in split["train"])
     steps_per_epoch = max(1, math.ceil(pixels_per_pass / (config.crop_size**2 * config.batch_size)))
     total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs else config.steps
     if total_steps < 1:
@@ -359,11 +359,6 @@ def _save(
         )
         model.train()
     return best_psnr
-
-
-def _area(path: Path) -> int:
-    width, height = image_size(path)
-    return width * height
 
 
 def _plot_curves(metrics_file: Path, destination: Path) -> None:
