@@ -73,6 +73,9 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+UNBOUNDED_STEPS = 10**12
+
+
 def _progress(quiet: bool):
     from rich.progress import (
         BarColumn,
@@ -186,7 +189,8 @@ def denoise(
     ] = "skip",
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
-    tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 512,
+    # 768 = inference.DEFAULT_TILE, written out so --help never imports torch.
+    tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 768,
     bit_depth: Annotated[int | None, typer.Option(help="Force 8 or 16 bits (default: the input's).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist (never the input).")] = False,
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
@@ -297,6 +301,10 @@ def train(
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --output from its last checkpoint.")] = False,
     init: Annotated[Path | None, typer.Option(help="Start from these weights (.safetensors) to fine-tune.")] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many minutes; cosine then follows the clock. For borrowed GPUs."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train an autoencoder on folders of clean photos; export the best model.
@@ -327,7 +335,8 @@ def train(
             model_overrides=overrides,
             crop_size=crop_size,
             batch_size=batch_size,
-            steps=steps or 2000,
+            # Under --time-limit alone the clock ends the run, so the step count is unbounded.
+            steps=steps or (UNBOUNDED_STEPS if time_limit and not epochs else 2000),
             optimizer=optimizer.value,
             learning_rate=lr,
             schedule=schedule.value,
@@ -347,6 +356,7 @@ def train(
             resume=resume,
             epochs=epochs,
             init_from=str(init) if init else None,
+            time_limit_minutes=time_limit,
         )
         summary = _train_with_progress(config, fit, quiet)
     except DenoiseError as error:
@@ -363,7 +373,8 @@ def _train_with_progress(config, fit, quiet: bool) -> dict:
 
         def on_event(kind: str, payload: dict) -> None:
             if kind == "start":
-                progress.update(task, total=payload["steps"], completed=payload["start_step"])
+                total = payload["steps"] if payload["steps"] < UNBOUNDED_STEPS else None
+                progress.update(task, total=total, completed=payload["start_step"])
                 if not quiet:
                     stderr.print(
                         f"training on {payload['device']} x{payload['world']}: {payload['train_photos']} train / "

@@ -51,6 +51,15 @@ def stop() -> None:
         dist.destroy_process_group()
 
 
+def from_main(value: float, device: torch.device) -> float:
+    """``value`` as rank 0 has it (a broadcast); unchanged in a single process."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def device_for(name: str, rank: Rank) -> torch.device:
     """``auto`` -> cuda (this rank's GPU), then mps, then cpu; otherwise the named device."""
     if name == "auto":

@@ -35,6 +35,7 @@ from denoisecli.data import (
     find_training_photos,
     image_size,
     split_by_name,
+    to_unit,
     usable_photos,
     validation_crops,
 )
@@ -81,6 +82,7 @@ class TrainConfig:
     compile: bool = False
     resume: bool = False
     init_from: str | None = None  # start from these weights (.safetensors), e.g. to fine-tune
+    time_limit_minutes: float | None = None  # stop after this much training time (resume adds up)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +116,35 @@ def build_scheduler(optimizer, name: str, steps: int, lr_step: int, lr_drop: flo
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     raise DenoiseError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+
+
+class RunClock:
+    """How far the run is, by steps or, under a time limit, by training time (whichever is further).
+
+    A time-limited run is for a borrowed GPU: the cosine schedule follows the clock, so the rate
+    has annealed when time is up however fast the machine was. Time already spent before a
+    resume counts.
+    """
+
+    def __init__(self, total_steps: int, limit_minutes: float | None, elapsed_before: float = 0.0):
+        self.total_steps = total_steps
+        self.limit_seconds = limit_minutes * 60 if limit_minutes else None
+        self.elapsed_before = elapsed_before
+        self.started = time.perf_counter()
+        self.fraction = 0.0
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def measure(self, step: int) -> float:
+        by_steps = step / self.total_steps
+        by_time = self.elapsed() / self.limit_seconds if self.limit_seconds else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+
+def build_time_cosine(optimizer, clock: RunClock):
+    """Cosine from the base rate to zero over ``clock.fraction`` (set by the loop each step)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 0.5 * (1 + math.cos(math.pi * clock.fraction)))
 
 
 def out_of_range_penalty(scaled: torch.Tensor) -> torch.Tensor:
@@ -208,11 +239,18 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     total_steps = math.ceil(config.epochs * steps_per_epoch) if config.epochs else config.steps
     if total_steps < 1:
         raise DenoiseError("nothing to train: --steps or --epochs must be positive")
-    scheduler = build_scheduler(
-        optimizer, config.schedule, total_steps, config.lr_step, config.lr_drop, steps_per_epoch
-    )
-
-    start_step, best_psnr = 0, -math.inf
+    start_step, best_psnr, elapsed_before = 0, -math.inf, 0.0
+    if config.resume:
+        state = load_training_state(run_dir / "last.pt")
+        start_step, best_psnr = int(state["step"]), float(state["best_psnr"])
+        elapsed_before = float(state.get("elapsed_seconds", 0.0))
+    clock = RunClock(total_steps, config.time_limit_minutes, elapsed_before)
+    if config.time_limit_minutes and config.schedule == "cosine":
+        scheduler = build_time_cosine(optimizer, clock)
+    else:
+        scheduler = build_scheduler(
+            optimizer, config.schedule, total_steps, config.lr_step, config.lr_drop, steps_per_epoch
+        )
     if config.init_from and not config.resume:
         initial, sidecar = load_model(config.init_from)
         if sidecar["variant"] != config.variant or initial.config != model.config:
@@ -220,11 +258,9 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         model.load_state_dict(initial.state_dict())
         emit("initialised", {"from": config.init_from})
     if config.resume:
-        state = load_training_state(run_dir / "last.pt")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_step, best_psnr = int(state["step"]), float(state["best_psnr"])
         emit("resumed", {"step": start_step})
 
     trained: nn.Module = model
@@ -267,7 +303,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     model.train()
     step, window_start, window_patches, window_loss = start_step, time.perf_counter(), 0, 0.0
     for clean in loader:
-        clean = clean.to(device, non_blocking=True)
+        clean = to_unit(clean.to(device, non_blocking=True))
         # Rank r draws its noise from its own stream so ranks do not repeat one another.
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
@@ -286,26 +322,36 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
         step += 1
+        out_of_time = False
+        if clock.limit_seconds is not None:
+            # Rank 0's clock decides for everyone, so all ranks take the same rates and stop together.
+            clock.fraction = distributed.from_main(clock.measure(step), device)
+            out_of_time = clock.fraction >= 1.0
+        scheduler.step()
         window_patches += clean.shape[0] * rank.world
         window_loss += loss.item()
         record = {"step": step, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
-        if step % config.validation_every == 0 or step == total_steps:
+        if step % config.validation_every == 0 or step == total_steps or out_of_time:
             elapsed = time.perf_counter() - window_start
             record["patches_per_second"] = window_patches / max(elapsed, 1e-9)
             record["mean_loss"] = window_loss / max(1, window_patches // (clean.shape[0] * rank.world))
             if rank.is_main:
                 if validation is not None:
                     record["validation_psnr"] = validate(model, validation, config, device)
-                best_psnr = _save(model, optimizer, scheduler, config, run_dir, step, record, best_psnr)
+                best_psnr = _save(
+                    model, optimizer, scheduler, config, run_dir, step, record, best_psnr, clock.elapsed()
+                )
                 with metrics_file.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 _plot_curves(metrics_file, run_dir / "curves.png")
             window_start, window_patches, window_loss = time.perf_counter(), 0, 0.0
         emit("step", record)
+        if out_of_time:
+            break
     summary = {
         "steps": step,
+        "training_seconds": round(clock.elapsed(), 1),
         "best_validation_psnr": best_psnr,
         "run_dir": str(run_dir),
         "model": str(run_dir / "model.safetensors"),
@@ -323,6 +369,7 @@ def _save(
     step: int,
     record: dict,
     best_psnr: float,
+    elapsed_seconds: float,
 ) -> float:
     """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves."""
     score = record.get("validation_psnr", -record["loss"])
@@ -334,6 +381,7 @@ def _save(
         "scheduler": scheduler.state_dict(),
         "step": step,
         "best_psnr": best_psnr,
+        "elapsed_seconds": elapsed_seconds,
     }
     save_training_state(run_dir / "last.pt", state)
     if improved:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoisecli.inference import Denoiser, _tile_starts
+from denoisecli.inference import Denoiser, _tile_layout
 from denoisecli.metrics import psnr
 
 
@@ -32,11 +32,13 @@ def test_tiled_equals_untiled_within_tolerance(denoiser):
     assert abs(whole_psnr - tiled_psnr) < 0.05
 
 
-def test_tile_starts_cover_everything():
-    assert _tile_starts(100, 128, 32) == [0]
-    starts = _tile_starts(1000, 256, 64)
-    assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:], strict=False))
+@pytest.mark.parametrize("length", [100, 257, 1000, 1001, 4321])
+def test_tile_layout_covers_everything_with_the_fewest_smallest_tiles(length):
+    size, starts = _tile_layout(length, 256, 64)
+    assert size <= 256 and starts[0] == 0 and starts[-1] + size == length
+    assert all(b - a <= size - 64 for a, b in zip(starts, starts[1:], strict=False))  # neighbours overlap
+    assert (len(starts) - 1) * (256 - 64) + 64 < length  # one tile fewer would not cover the length
+    assert len(starts) * size - (len(starts) - 1) * 64 < length + len(starts)  # shrunk to fit
 
 
 def test_bad_overlap_is_rejected(denoiser):

@@ -119,6 +119,37 @@ def test_resume_continues_bit_for_bit(photo_folder, tmp_path):
     assert all(torch.equal(expected[name], resumed[name]) for name in expected)
 
 
+def test_a_time_limit_stops_the_run_with_the_rate_annealed_and_the_model_exported(photo_folder, tmp_path, monkeypatch):
+    # A fake clock that advances one minute per reading makes the limit hit after a few steps.
+    now = {"seconds": 0.0}
+
+    def fake_clock():
+        now["seconds"] += 60.0
+        return now["seconds"]
+
+    monkeypatch.setattr(training.time, "perf_counter", fake_clock)
+    run_dir = tmp_path / "run"
+    summary = fit(tiny_config(photo_folder, run_dir, steps=1000, time_limit_minutes=5))
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert summary["steps"] < 10
+    assert records[-1]["step"] == summary["steps"]  # the last step is validated and saved
+    assert records[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert (run_dir / "model.safetensors").exists()
+    assert load_training_state(run_dir / "last.pt")["elapsed_seconds"] >= 300
+
+
+def test_crops_are_exact_8_bit_values(photo_folder):
+    from denoisecli.data import RandomCrops, to_unit
+    from denoisecli.imageio import read_photo
+
+    paths = sorted(photo_folder.glob("*.png"))[:1]
+    crop = to_unit(RandomCrops(paths, 48, seed=0, length=1)[0].unsqueeze(0))
+    levels = crop * 255
+    assert torch.allclose(levels, levels.round(), atol=1e-3)
+    photo = torch.from_numpy(read_photo(paths[0]).pixels).float()
+    assert crop.mean().item() == pytest.approx(photo.mean().item(), abs=0.05)
+
+
 def test_bad_inputs(photo_folder, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
