@@ -38,10 +38,10 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
         run = nlm
     else:
         from denoisecli.checkpoint import resolve_model_path
-        from denoisecli.inference import Denoiser
+        from denoisecli.inference import DEFAULT_TILE, Denoiser
 
         denoiser = Denoiser.load(resolve_model_path(method), torch.device(device))
-        run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else 512)  # noqa: E731
+        run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else DEFAULT_TILE)  # noqa: E731
     seconds, megapixels, scores = 0.0, 0.0, []
     images = [path for path, _ in find_images([folder])][:limit]
     warm = read_photo(images[0]).pixels
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--sigma", type=float, default=25.0)
     parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
+    parser.add_argument("--cuda-only", action="store_true", help="time only the models on the GPU")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -139,9 +140,11 @@ def main() -> None:
         return
     import torch
 
-    runs = [(method, "cpu") for method in ["nlm", *arguments.models]]
+    runs = [] if arguments.cuda_only else [(method, "cpu") for method in ["nlm", *arguments.models]]
     if torch.cuda.is_available():
         runs += [(model, "cuda") for model in arguments.models]
+    if not runs:
+        parser.error("--cuda-only, but no CUDA GPU is available")
     rows = []
     for method, device in runs:
         command = [
@@ -162,7 +165,7 @@ def main() -> None:
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
         print(f"done {method} on {device}", file=sys.stderr)
-    nlm_speed = rows[0]["seconds_per_megapixel"]
+    nlm_speed = rows[0]["seconds_per_megapixel"] if rows[0]["method"] == "nlm" else float("nan")
     print(
         f"{rows[0]['images']} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g} (clipped, 8-bit), "
         f"{arguments.threads} threads\n"

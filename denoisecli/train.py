@@ -231,6 +231,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     # (double free) for layers under 8 channels in channels_last, so CPU training stays NCHW.
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one crop size all run: autotuning pays off
     optimizer = build_optimizer(
         config.optimizer, model.parameters(), config.learning_rate, config.momentum, config.weight_decay
     )

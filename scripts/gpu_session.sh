@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One unattended session on a borrowed GPU: the CUDA benchmarks, and the candidate models trained
+# side by side under a time limit. Everything it produces lands in OUT (runs.tar.gz.* parts + logs).
+#
+#   python scripts/pack_training_photos.py data/train-photos gpu-pack/photos   # fits the 64 MiB carry
+#   scripts/gpu_session.sh gpu-pack/photos "$OUT" 5.5                          # minutes of training
+#
+# Rehearse on CPU first: DEVICE=cpu scripts/gpu_session.sh gpu-pack/photos /tmp/out 0.3
+# Continue an earlier session's runs: unpack its parts into runs/, carry runs/, set RESUME=1 and
+# pass the new total minutes (time already trained counts).
+set -uo pipefail
+photos=${1:?photos folder} out=${2:?output folder} minutes=${3:-5.5}
+device=${DEVICE:-cuda}
+python=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+mkdir -p "$out" runs
+exec > >(tee "$out/session.log") 2>&1
+
+"$python" -c 'import torch, sys; print(sys.version.split()[0], "torch", torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else "no cuda")'
+if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; fi
+
+# 1. Training throughput, eager, alone on the GPU (the figure issue #3 asks for).
+steps=30
+[ "$device" = cpu ] && steps=2
+timeout 180 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" | tee "$out/throughput.txt"
+
+# 2. The candidates side by side: a model this small leaves most of the GPU idle, so four runs
+#    share it. Each stops at the time limit with its learning rate annealed and its best exported.
+pids=()
+train() {
+    local name=$1
+    shift
+    local more=()
+    [ "${RESUME:-0}" = 1 ] && more+=(--resume)
+    # The timeout is a backstop: the run stops itself at the limit (plus start-up and a last save).
+    timeout $(("${minutes%.*}" * 60 + 150)) "$python" -m denoisecli train "$photos" -o "runs/$name" \
+        --time-limit "$minutes" --device "$device" --batch-size 64 --crop-size 128 --workers 3 --validation-every 1000 --seed 0 --quiet \
+        "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
+    pids+=($!)
+}
+train skip --model skip
+train skip-levels4 --model skip --levels 4
+train noskip --model noskip
+train shallow --model shallow
+wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
+names=(skip skip-levels4 noskip shallow)
+for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
+# Bring the runs back first: what follows is only benchmarks.
+# In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz
+tar czf - --exclude='best.pt' "${names[@]/#/runs/}" runs/*.log | split -b 15M - "$out/runs.tar.gz."
+
+# 3. Compiled training throughput and denoising speed (after training, so nothing shares the GPU).
+timeout 150 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" --compile --variants skip \
+    | tee -a "$out/throughput.txt"
+timeout 120 "$python" benchmarks/denoise_speed.py "$photos" --limit 8 --threads 4 --cuda-only \
+    | tee "$out/denoise_speed.txt"
+ls -la "$out"
