@@ -271,6 +271,9 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (checkpoints, metrics, model).")],
     model: Annotated[Variant, typer.Option(help="Autoencoder variant.")] = Variant.skip,
     head: Annotated[Head, typer.Option(help="tanh (a*(tanh(x)+b)) or residual (predict the noise).")] = Head.tanh,
+    noise_map: Annotated[
+        bool, typer.Option(help="Feed the model its input's estimated noise level (blind: no sigma asked).")
+    ] = False,
     width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
     levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
@@ -317,7 +320,7 @@ def train(
     from denoisecli.train import TrainConfig, fit
 
     try:
-        overrides = {"head": head.value}
+        overrides = {"head": head.value, "noise_map": noise_map}
         if width is not None:
             overrides["width"] = width
         if levels is not None:

@@ -178,8 +178,11 @@ def validate(model: nn.Module, clean: torch.Tensor, config: TrainConfig, device:
     model.eval()
     scores = []
     for start in range(0, clean.shape[0], 16):
-        batch = clean[start : start + 16].to(device)
-        noisy = corrupt_batch(batch, config, noise_generator(VALIDATION_NOISE_SEED, start, device))
+        # Noise drawn on the CPU: CUDA's generator gives other numbers for the same seed, and a
+        # validation score must mean the same on every machine.
+        batch = clean[start : start + 16].cpu()
+        noisy = corrupt_batch(batch, config, noise_generator(VALIDATION_NOISE_SEED, start, torch.device("cpu")))
+        batch, noisy = batch.to(device), noisy.to(device)
         lab, network_in = network_input(noisy)
         restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA)
         scores.append(psnr(restored, batch))

@@ -58,3 +58,31 @@ def test_bad_input_and_unknown_variant():
         build_model("skip", width=8)(torch.rand(1, 3, 16, 16))
     with pytest.raises(ValueError, match="unknown variant"):
         build_model("deep")
+
+
+def test_noise_level_estimate_is_right_on_smooth_images_and_rises_with_noise():
+    from conftest import smooth_rgb
+
+    from denoisecli.models.autoencoder import estimate_noise_level
+
+    lightness = torch.from_numpy(smooth_rgb(120, 160, seed=2))[..., 0][None, None] * 2 - 1
+    generator = torch.Generator().manual_seed(0)
+    estimates = []
+    for sigma in (0.0, 0.02, 0.05, 0.1):
+        noisy = lightness + sigma * torch.randn(lightness.shape, generator=generator)
+        estimates.append(estimate_noise_level(noisy).item())
+        assert estimates[-1] == pytest.approx(sigma, rel=0.08, abs=1e-3)
+    assert estimates == sorted(estimates)
+
+
+def test_noise_map_model_trains_and_round_trips(tmp_path):
+    from denoisecli.checkpoint import export_model, load_model
+
+    model = build_model("skip", width=4, noise_map=True)
+    x = torch.rand(2, 1, 40, 36) * 2 - 1
+    model(x).sum().backward()
+    assert all(parameter.grad is not None for parameter in model.parameters())
+    path = export_model(model.eval(), tmp_path / "map.safetensors", "skip")
+    loaded, sidecar = load_model(path)
+    assert sidecar["config"]["noise_map"] is True
+    assert torch.allclose(loaded(x), model(x), atol=1e-6)

@@ -36,6 +36,9 @@ class ModelConfig:
     # it can reach both ends with a little room that the out-of-range penalty then discourages.
     tanh_scale: float = 0.6
     tanh_offset: float = 0.8
+    # Append the input's estimated noise level as a constant channel (FFDNet's noise map, but
+    # estimated from the image, so the model stays blind): texture and noise look alike locally.
+    noise_map: bool = False
 
     def channels(self) -> list[int]:
         return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
@@ -66,7 +69,7 @@ class Autoencoder(nn.Module):
         self.config = config
         channels = config.channels()
         packed = config.unshuffle**2
-        self.stem = conv_norm_relu(packed, channels[0])
+        self.stem = conv_norm_relu(packed + int(config.noise_map), channels[0])
         self.encoders = nn.ModuleList(
             EncoderBlock(channels[i], config.scale, channels[i + 1]) for i in range(config.levels)
         )
@@ -90,7 +93,11 @@ class Autoencoder(nn.Module):
         if pad_bottom or pad_right:
             mode = "reflect" if min(height, width) > max(pad_bottom, pad_right) else "replicate"
             padded = F.pad(x, (0, pad_right, 0, pad_bottom), mode=mode)
-        features = self.stem(F.pixel_unshuffle(padded, self.config.unshuffle))
+        packed = F.pixel_unshuffle(padded, self.config.unshuffle)
+        if self.config.noise_map:
+            level = NOISE_MAP_GAIN * estimate_noise_level(x)
+            packed = torch.cat([packed, level.view(-1, 1, 1, 1).expand(-1, 1, *packed.shape[-2:])], dim=1)
+        features = self.stem(packed)
         skips = [features]
         for encoder in self.encoders:
             features = encoder(features)
@@ -111,6 +118,24 @@ class Autoencoder(nn.Module):
             return x - raw  # the network predicts the noise (DnCNN)
         unit = self.config.tanh_scale * (torch.tanh(raw) + self.config.tanh_offset)
         return unit * 2 - 1
+
+
+NOISE_MAP_GAIN = 5.0  # sigma 25 (0-255, in RGB) is about 0.13 in L on [-1, 1]: bring it near 1
+# 3x3 second difference (Immerkaer 1996): blind to constant and linear image content; on white
+# noise of standard deviation s its output has standard deviation 6 s.
+_SECOND_DIFFERENCE = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+@torch.no_grad()
+def estimate_noise_level(x: torch.Tensor) -> torch.Tensor:
+    """Per image (N), the standard deviation of white noise in ``x`` (N x 1 x H x W).
+
+    The median absolute response of the second-difference filter, which edges and texture move
+    less than a mean would (most pixels of a photo are smooth).
+    """
+    kernel = _SECOND_DIFFERENCE.to(x).view(1, 1, 3, 3)
+    response = F.conv2d(x.float(), kernel.float()).abs().flatten(1)
+    return (response.median(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
 
 
 def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> Autoencoder:
