@@ -2,6 +2,7 @@
 
     python benchmarks/denoise_speed.py ../shared/data/testsets/CBSD68 --threads 2 --limit 20
     python benchmarks/denoise_speed.py --big 50        # peak RSS of `denoise` on a 50 MP photo
+    python benchmarks/denoise_speed.py --big 1.5 --tile 512   # time per MP for one tile size
 
 Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
 (Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
@@ -72,7 +73,7 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
     }
 
 
-def big_photo(megapixels: float, model: str, threads: int) -> dict:
+def big_photo(megapixels: float, model: str, threads: int, tile: int | None = None) -> dict:
     """Peak RSS and time of the real `denoise` command on a synthetic photo of that size."""
     import cv2
 
@@ -101,12 +102,19 @@ def big_photo(megapixels: float, model: str, threads: int) -> dict:
             "--device",
             "cpu",
             "-q",
-        ]
+        ] + (["--tile", str(tile)] if tile else [])
         started = time.perf_counter()
         subprocess.run(command, check=True)
         elapsed = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"megapixels": height * width / 1e6, "seconds": elapsed, "peak_rss_mb": peak, "model": model}
+    return {
+        "megapixels": height * width / 1e6,
+        "seconds": elapsed,
+        "seconds_per_megapixel": elapsed / (height * width / 1e6),
+        "peak_rss_mb": peak,
+        "model": model,
+        "tile": tile or "default",
+    }
 
 
 def main() -> None:
@@ -117,6 +125,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--sigma", type=float, default=25.0)
     parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
+    parser.add_argument("--tile", type=int, default=None, help="--big: denoise's --tile (default: its own)")
     parser.add_argument("--cuda-only", action="store_true", help="time only the models on the GPU")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -136,7 +145,7 @@ def main() -> None:
         )
         return
     if arguments.big:
-        print(json.dumps(big_photo(arguments.big, arguments.models[0], arguments.threads)))
+        print(json.dumps(big_photo(arguments.big, arguments.models[0], arguments.threads, arguments.tile)))
         return
     import torch
 

