@@ -38,12 +38,14 @@ train() {
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
+# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow; see docs/RESULTS.md. Now the
+# noise-level map against plain skip, at two widths (the next suspects: docs/RESULTS.md).
 train skip --model skip
-train skip-levels4 --model skip --levels 4
-train noskip --model noskip
+train skip-map --model skip --noise-map
+train skip-map-w24 --model skip --noise-map --width 24
 train shallow --model shallow
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(skip skip-levels4 noskip shallow)
+names=(skip skip-map skip-map-w24 shallow)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz
