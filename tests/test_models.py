@@ -86,3 +86,16 @@ def test_noise_map_model_trains_and_round_trips(tmp_path):
     loaded, sidecar = load_model(path)
     assert sidecar["config"]["noise_map"] is True
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_a_sidecar_from_before_a_config_field_loads_with_its_default(tmp_path):
+    import json
+
+    from denoisecli.checkpoint import export_model, load_model, sidecar_path
+
+    path = export_model(build_model("shallow", width=4).eval(), tmp_path / "old.safetensors", "shallow")
+    sidecar = json.loads(sidecar_path(path).read_text())
+    del sidecar["config"]["noise_map"]  # as written before the noise map existed
+    sidecar_path(path).write_text(json.dumps(sidecar))
+    model, _ = load_model(path)
+    assert model.config.noise_map is False
