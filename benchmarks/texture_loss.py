@@ -17,13 +17,14 @@ import torch
 from denoisecli.checkpoint import load_model, resolve_model_path
 from denoisecli.color import network_input
 from denoisecli.imageio import find_images, read_photo
+from denoisecli.metrics import psnr
 from denoisecli.noise import blur
 
 BLUR_SIGMAS = (0.5, 0.7, 0.9, 1.1, 1.3)
 
 
 def lightness_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(4 / ((a - b) ** 2).mean()))  # L scaled to [-1, 1]: peak-to-peak 2
+    return psnr(a, b, peak=2.0).item()  # L scaled to [-1, 1]: peak-to-peak 2
 
 
 def main() -> None:

@@ -172,18 +172,31 @@ def corrupt_batch(clean: torch.Tensor, config: TrainConfig, generator: torch.Gen
     return clip_to_photo(noisy) if config.clip_noisy else noisy
 
 
+VALIDATION_BATCH = 16
+
+
 @torch.no_grad()
-def validate(model: nn.Module, clean: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
+def noisy_validation(clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """The fixed noisy copies of the validation crops, drawn once per run.
+
+    Drawn on the CPU: CUDA's generator gives other numbers for the same seed, and a validation
+    score must mean the same on every machine.
+    """
+    chunks = []
+    for start in range(0, clean.shape[0], VALIDATION_BATCH):
+        generator = noise_generator(VALIDATION_NOISE_SEED, start, torch.device("cpu"))
+        chunks.append(corrupt_batch(clean[start : start + VALIDATION_BATCH].cpu(), config, generator))
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, device: torch.device) -> float:
     """Mean RGB PSNR over the fixed validation crops, through the full colour pipeline."""
     model.eval()
     scores = []
-    for start in range(0, clean.shape[0], 16):
-        # Noise drawn on the CPU: CUDA's generator gives other numbers for the same seed, and a
-        # validation score must mean the same on every machine.
-        batch = clean[start : start + 16].cpu()
-        noisy = corrupt_batch(batch, config, noise_generator(VALIDATION_NOISE_SEED, start, torch.device("cpu")))
-        batch, noisy = batch.to(device), noisy.to(device)
-        lab, network_in = network_input(noisy)
+    for start in range(0, clean.shape[0], VALIDATION_BATCH):
+        batch = clean[start : start + VALIDATION_BATCH].to(device)
+        lab, network_in = network_input(noisy[start : start + VALIDATION_BATCH].to(device))
         restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA)
         scores.append(psnr(restored, batch))
     model.train()
@@ -276,11 +289,10 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     if config.compile:
         trained = torch.compile(trained)
 
-    validation = (
-        validation_crops(split["validation"], config.crop_size, config.validation_crops)
-        if split["validation"]
-        else None
-    )
+    validation = None
+    if split["validation"]:
+        clean_validation = validation_crops(split["validation"], config.crop_size, config.validation_crops)
+        validation = (clean_validation, noisy_validation(clean_validation, config))
     per_rank = config.batch_size // rank.world
     crops = RandomCrops(split["train"], config.crop_size, config.seed, length=total_steps * config.batch_size)
     loader = DataLoader(
@@ -343,7 +355,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
             record["mean_loss"] = window_loss / max(1, window_patches // (clean.shape[0] * rank.world))
             if rank.is_main:
                 if validation is not None:
-                    record["validation_psnr"] = validate(model, validation, config, device)
+                    record["validation_psnr"] = validate(model, *validation, device)
                 best_psnr = _save(
                     model, optimizer, scheduler, config, run_dir, step, record, best_psnr, clock.elapsed()
                 )

@@ -133,8 +133,8 @@ def estimate_noise_level(x: torch.Tensor) -> torch.Tensor:
     The median absolute response of the second-difference filter, which edges and texture move
     less than a mean would (most pixels of a photo are smooth).
     """
-    kernel = _SECOND_DIFFERENCE.to(x).view(1, 1, 3, 3)
-    response = F.conv2d(x.float(), kernel.float()).abs().flatten(1)
+    kernel = _SECOND_DIFFERENCE.to(x.device).view(1, 1, 3, 3)
+    response = F.conv2d(x.float(), kernel).abs().flatten(1)
     return (response.median(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
 
 
