@@ -2,6 +2,13 @@
 
     python benchmarks/train_throughput.py --device cpu --steps 10
     python benchmarks/train_throughput.py --device cuda --batch-size 256 --steps 50 [--compile]
+    python benchmarks/train_throughput.py --device cuda --model-config width=32,growth=1.5
+    python benchmarks/train_throughput.py --loader data/train-photos --workers 4 --batch-size 256
+
+``--loader`` times the data side alone (``RandomCrops`` through a DataLoader with ``--workers``
+processes, batches moved to the device) in patches/s: when it exceeds the step's patches/s with
+room to spare, the device never waits on data. ``denoisecli train`` also logs
+``data_wait_fraction`` (time blocked on the loader / wall time) in ``metrics.jsonl``.
 
 One training step = noise on the device, LAB conversion, forward, mixed loss, backward, Adam
 step: what `denoisecli train` does per batch, minus data loading (which runs in DataLoader
@@ -15,16 +22,20 @@ import json
 import time
 
 import torch
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from denoisecli.color import network_input
+from denoisecli.data import RandomCrops, find_training_photos, to_unit, usable_photos
 from denoisecli.models import VARIANTS, build_model
 from denoisecli.train import TrainConfig, build_optimizer, corrupt_batch, denoising_loss
 
 
-def measure(variant: str, device: torch.device, batch: int, crop: int, steps: int, compile_model: bool) -> dict:
+def measure(
+    variant: str, device: torch.device, batch: int, crop: int, steps: int, compile_model: bool, overrides: dict
+) -> dict:
     config = TrainConfig(data_dirs=[], output_dir="")
-    model = build_model(variant).to(device)
+    model = build_model(variant, **overrides).to(device)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     trained = torch.compile(model) if compile_model else model
@@ -58,7 +69,7 @@ def measure(variant: str, device: torch.device, batch: int, crop: int, steps: in
     elapsed = time.perf_counter() - started
     patches_per_second = batch * steps / elapsed
     return {
-        "variant": variant,
+        "variant": variant + "".join(f" {key}={value}" for key, value in overrides.items()),
         "device": str(device),
         "batch": batch,
         "crop": crop,
@@ -70,6 +81,32 @@ def measure(variant: str, device: torch.device, batch: int, crop: int, steps: in
     }
 
 
+def loader_rate(folder: str, device: torch.device, batch: int, crop: int, batches: int, workers: int) -> dict:
+    """Patches/s that ``denoisecli train``'s data side delivers to ``device``, with no model."""
+    paths, _ = usable_photos(find_training_photos([folder]), crop)
+    crops = RandomCrops(paths, crop, seed=0, length=batch * (batches + 2 * max(1, workers)))
+    loader = DataLoader(crops, batch_size=batch, num_workers=workers, pin_memory=device.type == "cuda")
+    iterator = iter(loader)
+    for _ in range(2 * max(1, workers)):  # warm-up: worker start and each worker's photo decoding
+        to_unit(next(iterator).to(device, non_blocking=True))
+    started = time.perf_counter()
+    for _ in range(batches):
+        to_unit(next(iterator).to(device, non_blocking=True))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - started
+    return {"workers": workers, "batch": batch, "crop": crop, "patches_per_second": batch * batches / elapsed}
+
+
+def parse_overrides(text: str) -> dict:
+    """``width=32,growth=1.5,skips=false`` -> {"width": 32, "growth": 1.5, "skips": False}."""
+    overrides = {}
+    for part in filter(None, text.split(",")):
+        key, value = (item.strip() for item in part.split("="))
+        overrides[key] = json.loads(value) if value in ("true", "false") or value[0].isdigit() else value
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -78,13 +115,22 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--model-config", default="", help="ModelConfig overrides, e.g. width=32,growth=1.5")
+    parser.add_argument("--loader", metavar="DATA_DIR", help="time the data loader alone on these photos")
+    parser.add_argument("--workers", type=int, default=4)
     arguments = parser.parse_args()
     device = torch.device(arguments.device)
     batch = arguments.batch_size or (256 if device.type == "cuda" else 16)
+    if arguments.loader:
+        row = loader_rate(arguments.loader, device, batch, arguments.crop_size, arguments.steps, arguments.workers)
+        print(f"loader: {row['patches_per_second']:.0f} patches/s with {row['workers']} workers\n" + json.dumps(row))
+        return
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    overrides = parse_overrides(arguments.model_config)
     rows = [
-        measure(v, device, batch, arguments.crop_size, arguments.steps, arguments.compile) for v in arguments.variants
+        measure(v, device, batch, arguments.crop_size, arguments.steps, arguments.compile, overrides)
+        for v in arguments.variants
     ]
     print("| variant | device | batch | GFLOP/patch (fwd+bwd) | patches/s | TFLOP/s |")
     print("|---|---|---|---|---|---|")

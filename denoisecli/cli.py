@@ -276,6 +276,11 @@ def train(
     ] = False,
     width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
     levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
+    growth: Annotated[float | None, typer.Option(help="Channel growth per level (variant default if unset).")] = None,
+    layers: Annotated[int | None, typer.Option(help="Conv/BN/ReLU layers per block (variant default).")] = None,
+    unshuffle: Annotated[
+        int | None, typer.Option(help="Pixel-unshuffle factor: the network works at 1/N resolution.")
+    ] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
     batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
@@ -323,8 +328,9 @@ def train(
         overrides = {"head": head.value, "noise_map": noise_map}
         if width is not None:
             overrides["width"] = width
-        if levels is not None:
-            overrides["levels"] = levels
+        for field, value in (("levels", levels), ("growth", growth), ("scale", layers), ("unshuffle", unshuffle)):
+            if value is not None:
+                overrides[field] = value
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
@@ -390,6 +396,8 @@ def _train_with_progress(config, fit, quiet: bool) -> dict:
                 text = f"loss {payload['loss']:.4f} lr {payload['lr']:.2e}"
                 if rate:
                     text += f" {rate:.0f} patches/s"
+                if payload.get("data_wait_fraction", 0) >= 0.05:
+                    text += f" (waiting on data {payload['data_wait_fraction']:.0%}: add --workers)"
                 if "validation_psnr" in payload:
                     text += f" val {payload['validation_psnr']:.2f} dB"
                 progress.update(task, completed=payload["step"], rate=text)

@@ -319,7 +319,16 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     )
     model.train()
     step, window_start, window_patches, window_loss = start_step, time.perf_counter(), 0, 0.0
-    for clean in loader:
+    window_data_wait = 0.0
+    batches = iter(loader)
+    while True:
+        # Time spent blocked on the loader is time the device sits idle: the loss.item() below
+        # has already drained its queue. Reported per window as data_wait_fraction.
+        fetch_start = time.perf_counter()
+        clean = next(batches, None)
+        window_data_wait += time.perf_counter() - fetch_start
+        if clean is None:
+            break
         clean = to_unit(clean.to(device, non_blocking=True))
         # Rank r draws its noise from its own stream so ranks do not repeat one another.
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
@@ -353,6 +362,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
             elapsed = time.perf_counter() - window_start
             record["patches_per_second"] = window_patches / max(elapsed, 1e-9)
             record["mean_loss"] = window_loss / max(1, window_patches // (clean.shape[0] * rank.world))
+            record["data_wait_fraction"] = window_data_wait / max(elapsed, 1e-9)
             if rank.is_main:
                 if validation is not None:
                     record["validation_psnr"] = validate(model, *validation, device)
@@ -362,7 +372,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
                 with metrics_file.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 _plot_curves(metrics_file, run_dir / "curves.png")
-            window_start, window_patches, window_loss = time.perf_counter(), 0, 0.0
+            window_start, window_patches, window_loss, window_data_wait = time.perf_counter(), 0, 0.0, 0.0
         emit("step", record)
         if out_of_time:
             break

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -219,3 +220,17 @@ def test_full_disk_is_a_one_line_error(photo_tree, tmp_path, tiny_model_path, mo
     result = invoke("denoise", photo_tree / "a.png", "-o", out, "--model", tiny_model_path)
     assert result.exit_code == 1 and "No space left on device" in result.output and "Traceback" not in result.output
     assert not out.exists() and list(tmp_path.glob(".out.png*")) == []
+
+
+def test_train_takes_the_architecture_from_the_command_line(photo_tree, tmp_path):
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "train", photo_tree, "-o", run_dir, "--width", 6, "--growth", 1.5, "--layers", 1, "--unshuffle", 4,
+        "--levels", 1, "--crop-size", 16, "--batch-size", 2, "--steps", 2, "--validation-fraction", 0,
+        "--test-fraction", 0, "--workers", 0, "--device", "cpu", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((run_dir / "model.json").read_text())["config"]
+    assert (config["width"], config["growth"], config["scale"], config["unshuffle"], config["levels"]) == (
+        6, 1.5, 1, 4, 1,
+    )  # fmt: skip

@@ -1,4 +1,5 @@
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,6 +162,23 @@ def test_bad_inputs(photo_folder, tmp_path):
     blocker.write_text("")
     with pytest.raises(DenoiseError, match="cannot write the run directory"):
         fit(tiny_config(photo_folder, blocker / "run"))
+
+
+def test_metrics_report_the_share_of_time_spent_waiting_on_data(photo_folder, tmp_path, monkeypatch):
+    real_item = training.RandomCrops.__getitem__
+
+    def slow_item(self, index):
+        time.sleep(0.02)  # a loader far slower than a width-4 step on 32 px crops
+        return real_item(self, index)
+
+    fit(tiny_config(photo_folder, tmp_path / "fast"))
+    fast = [json.loads(line) for line in (tmp_path / "fast" / "metrics.jsonl").read_text().splitlines()]
+    monkeypatch.setattr(training.RandomCrops, "__getitem__", slow_item)
+    fit(tiny_config(photo_folder, tmp_path / "slow"))
+    slow = [json.loads(line) for line in (tmp_path / "slow" / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= record["data_wait_fraction"] <= 1 for record in fast + slow)
+    assert min(record["data_wait_fraction"] for record in slow) > 0.5
+    assert max(record["data_wait_fraction"] for record in slow) > max(r["data_wait_fraction"] for r in fast)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(photo_folder, tmp_path, monkeypatch):
