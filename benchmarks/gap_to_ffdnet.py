@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, load_model, resolve_model_path
-from denoisecli.color import lab_to_rgb, network_input, network_output_to_image, unscale_lightness
+from denoisecli.color import lab_to_rgb, unscale_lightness
 from denoisecli.evaluate import _ffdnet_network
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.metrics import psnr
 from denoisecli.models import fold_batch_norm
+from denoisecli.pipeline import network_input, network_output_to_image
 
 
 def quantised(image: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,10 @@ import argparse
 import torch
 
 from denoisecli.checkpoint import load_model, resolve_model_path
-from denoisecli.color import network_input
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.metrics import psnr
 from denoisecli.noise import blur
+from denoisecli.pipeline import network_input
 
 BLUR_SIGMAS = (0.5, 0.7, 0.9, 1.1, 1.3)
 

@@ -25,9 +25,9 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-from denoisecli.color import network_input
 from denoisecli.data import RandomCrops, find_training_photos, to_unit, usable_photos
 from denoisecli.models import VARIANTS, build_model
+from denoisecli.pipeline import network_input
 from denoisecli.train import TrainConfig, build_optimizer, corrupt_batch, denoising_loss
 
 

@@ -33,6 +33,9 @@ def shipped_weights_dir() -> Path:
 
 # Chosen by RGB PSNR with benchmarks/chroma.py (docs/RESULTS.md has the table).
 DEFAULT_CHROMA = {"method": "guided", "sigma": 3.0, "radius": 3, "epsilon": 100.0, "fill_sigma": 3.0, "tolerance": 12.0}
+# Giving back detail above the noise (denoisecli/detail.py); docs/RESULTS.md ("Restoring
+# detail") has the measurements. A sidecar written before this existed gets these too.
+DEFAULT_RESTORE = {"radius": 7, "strength": 1.0, "chroma_strength": 2.0, "impulse_threshold": 4.0}
 
 
 def sidecar_path(weights_path: Path) -> Path:
@@ -48,7 +51,12 @@ def export_model(model: Autoencoder, path: str | Path, variant: str, metadata: d
         "format_version": FORMAT_VERSION,
         "variant": variant,
         "config": model.config.to_dict(),
-        "color": {"space": "lab", "network_channel": "L", "chroma": dict(DEFAULT_CHROMA)},
+        "color": {
+            "space": "lab",
+            "network_channel": "L",
+            "chroma": dict(DEFAULT_CHROMA),
+            "restore": dict(DEFAULT_RESTORE),
+        },
         **(metadata or {}),
     }
     with atomic_path(path) as temporary:

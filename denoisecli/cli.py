@@ -191,6 +191,12 @@ def denoise(
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
     # 768 = inference.DEFAULT_TILE, written out so --help never imports torch.
     tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 768,
+    strength: Annotated[
+        float,
+        typer.Option(
+            help="Detail kept vs noise removed: 1 adapts to each photo, higher smooths more, inf = raw model."
+        ),
+    ] = 1.0,
     bit_depth: Annotated[int | None, typer.Option(help="Force 8 or 16 bits (default: the input's).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist (never the input).")] = False,
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
@@ -205,14 +211,27 @@ def denoise(
 
     try:
         summary = _denoise(
-            inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive, max_megapixels, quiet
+            inputs,
+            output,
+            model,
+            device,
+            threads,
+            tile,
+            strength,
+            bit_depth,
+            overwrite,
+            recursive,
+            max_megapixels,
+            quiet,
         )
     except DenoiseError as error:
         raise fail(str(error)) from None
     _finish(summary, quiet)
 
 
-def _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite, recursive, max_megapixels, quiet):
+def _denoise(
+    inputs, output, model, device, threads, tile, strength, bit_depth, overwrite, recursive, max_megapixels, quiet
+):
     import torch
 
     from denoisecli import distributed
@@ -225,6 +244,8 @@ def _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite,
         raise DenoiseError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     if tile < 64:
         raise DenoiseError(f"--tile must be at least 64, got {tile}")
+    if not strength >= 0:
+        raise DenoiseError(f"--strength must be 0 or more (inf for the raw model), got {strength}")
     if threads:
         torch.set_num_threads(threads)
     rank = distributed.current_rank()
@@ -232,7 +253,7 @@ def _denoise(inputs, output, model, device, threads, tile, bit_depth, overwrite,
     if not jobs:
         raise DenoiseError(f"no images found in {', '.join(inputs)}")
     torch_device = distributed.device_for(device.value, rank)
-    denoiser = Denoiser.load(resolve_model_path(model), torch_device)
+    denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength)
     mine = shard(jobs, rank.rank, rank.world)
     prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
     if not quiet:
@@ -420,7 +441,10 @@ class AwgnNoise(StrEnum):
 @app.command()
 def evaluate(
     test_dir: Annotated[Path, typer.Argument(metavar="TEST_DIR", help="Folder of clean test images.")],
-    model: Annotated[list[str] | None, typer.Option(help="Shipped variant or .safetensors path; repeat.")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Shipped variant or .safetensors path, @STRENGTH optional (skip@inf: raw model); repeat."),
+    ] = None,
     baseline: Annotated[list[str] | None, typer.Option(help="input (no-op), nlm, median, ffdnet; repeat.")] = None,
     protocol: Annotated[Protocol, typer.Option(help="seed: five inputs per image; awgn: the literature's.")] = (
         Protocol.seed

@@ -88,12 +88,19 @@ def corrupt_for_case(clean: torch.Tensor, case: Case, generator: torch.Generator
 
 
 def model_method(name_or_path: str, device: torch.device) -> tuple[str, Method]:
+    """``skip``, ``runs/x/model.safetensors``, or either with ``@STRENGTH`` (``skip@inf``: no detail restore)."""
     from denoisecli.checkpoint import resolve_model_path
     from denoisecli.inference import Denoiser
 
-    path = resolve_model_path(name_or_path)
-    denoiser = Denoiser.load(path, device)
-    label = name_or_path.removesuffix(".safetensors")
+    name, strength = name_or_path, 1.0
+    if "@" in name_or_path:
+        name, suffix = name_or_path.rsplit("@", 1)
+        try:
+            strength = float(suffix)
+        except ValueError:
+            raise DenoiseError(f"{name_or_path}: the part after @ must be a strength (a number or inf)") from None
+    denoiser = Denoiser.load(resolve_model_path(name), device, strength)
+    label = name.removesuffix(".safetensors") + ("" if strength == 1.0 else f"@{strength:g}")
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, load_model
-from denoisecli.color import network_input, network_output_to_image
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
 from denoisecli.models import Autoencoder, fold_batch_norm
+from denoisecli.pipeline import network_input, network_output_to_image
 
 DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (benchmarks/denoise_speed.py)
 DEFAULT_OVERLAP = 64
@@ -30,21 +30,36 @@ class Denoiser:
 
     model: Autoencoder
     chroma: dict
+    restore: dict | None
     device: torch.device
     metadata: dict
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device) -> Denoiser:
+    def load(cls, path: str | Path, device: torch.device, strength: float = 1.0) -> Denoiser:
         model, sidecar = load_model(path)
-        return cls.from_model(model, device, sidecar)
+        return cls.from_model(model, device, sidecar, strength)
 
     @classmethod
-    def from_model(cls, model: Autoencoder, device: torch.device, metadata: dict | None = None) -> Denoiser:
-        """Fold batch norm into the convolutions and move to ``device`` in channels_last."""
+    def from_model(
+        cls, model: Autoencoder, device: torch.device, metadata: dict | None = None, strength: float = 1.0
+    ) -> Denoiser:
+        """Fold batch norm into the convolutions and move to ``device`` in channels_last.
+
+        ``strength`` scales how much of the removed detail counts as noise (``detail``): 1 is the
+        sidecar's setting, larger smooths more, ``math.inf`` gives the smoothed output as it is.
+        """
+        if not strength >= 0:
+            raise ValueError(f"strength must be 0 or more, got {strength}")
         metadata = metadata or {}
         model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
-        chroma = {**DEFAULT_CHROMA, **metadata.get("color", {}).get("chroma", {})}
-        return cls(model, chroma, device, metadata)
+        color = metadata.get("color", {})
+        chroma = {**DEFAULT_CHROMA, **color.get("chroma", {})}
+        restore = None
+        if math.isfinite(strength):
+            restore = {**DEFAULT_RESTORE, **color.get("restore", {})}
+            restore["strength"] *= strength
+            restore["chroma_strength"] *= strength
+        return cls(model, chroma, restore, device, metadata)
 
     @torch.inference_mode()
     def tensor(self, image: torch.Tensor) -> torch.Tensor:
@@ -58,7 +73,7 @@ class Denoiser:
         )
         with autocast:
             output = self.model(network_in.contiguous(memory_format=torch.channels_last))
-        return network_output_to_image(lab, output.float(), self.chroma)
+        return network_output_to_image(lab, output.float(), self.chroma, self.restore)
 
     def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
         """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px)."""

@@ -22,13 +22,13 @@ from torch.utils.data import DataLoader
 from denoisecli import distributed
 from denoisecli.checkpoint import (
     DEFAULT_CHROMA,
+    DEFAULT_RESTORE,
     export_model,
     load_model,
     load_training_state,
     save_training_state,
     write_json_atomic,
 )
-from denoisecli.color import network_input, network_output_to_image
 from denoisecli.data import (
     RandomCrops,
     ShardedRange,
@@ -43,6 +43,7 @@ from denoisecli.errors import DenoiseError
 from denoisecli.metrics import psnr
 from denoisecli.models import Autoencoder, build_model
 from denoisecli.noise import NoiseSettings, clip_to_photo, mixed
+from denoisecli.pipeline import network_input, network_output_to_image
 from denoisecli.plots import line_chart, stack_vertically
 
 VALIDATION_NOISE_SEED = 1  # fixed: every run is validated on the same noisy crops
@@ -197,7 +198,7 @@ def validate(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, device:
     for start in range(0, clean.shape[0], VALIDATION_BATCH):
         batch = clean[start : start + VALIDATION_BATCH].to(device)
         lab, network_in = network_input(noisy[start : start + VALIDATION_BATCH].to(device))
-        restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA)
+        restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA, DEFAULT_RESTORE)
         scores.append(psnr(restored, batch))
     model.train()
     return float(torch.cat(scores).mean())

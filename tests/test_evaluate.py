@@ -56,6 +56,17 @@ def test_awgn_protocol_rows_per_sigma(test_folder, tiny_model_path):
     assert {row["case"] for row in json.loads(result.stdout)["rows"]} == {"sigma15", "sigma50"}
 
 
+def test_a_model_with_a_strength_suffix_is_its_own_row(test_folder, tiny_model_path):
+    result = run(test_folder, "--model", tiny_model_path, "--model", f"{tiny_model_path}@inf", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    label = str(tiny_model_path).removesuffix(".safetensors")
+    rows = {row["method"]: row for row in json.loads(result.stdout)["rows"] if row["case"] == "clean"}
+    assert set(rows) == {label, f"{label}@inf"}
+    assert rows[label]["psnr_mean"] != rows[f"{label}@inf"]["psnr_mean"]
+    result = run(test_folder, "--model", f"{tiny_model_path}@strong")
+    assert result.exit_code == 1 and "must be a strength" in result.output
+
+
 def test_empty_folder_and_unknown_baseline_are_clear_errors(tmp_path, test_folder):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -63,7 +63,7 @@ def test_bad_input_and_unknown_variant():
 def test_noise_level_estimate_is_right_on_smooth_images_and_rises_with_noise():
     from conftest import smooth_rgb
 
-    from denoisecli.models.autoencoder import estimate_noise_level
+    from denoisecli.noise import estimate_noise_level
 
     lightness = torch.from_numpy(smooth_rgb(120, 160, seed=2))[..., 0][None, None] * 2 - 1
     generator = torch.Generator().manual_seed(0)

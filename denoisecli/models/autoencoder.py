@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoisecli.models.blocks import DecoderBlock, EncoderBlock, conv_norm_relu
+from denoisecli.noise import estimate_noise_level
 
 HEADS = ("tanh", "residual")
 
@@ -121,21 +122,6 @@ class Autoencoder(nn.Module):
 
 
 NOISE_MAP_GAIN = 5.0  # sigma 25 (0-255, in RGB) is about 0.13 in L on [-1, 1]: bring it near 1
-# 3x3 second difference (Immerkaer 1996): blind to constant and linear image content; on white
-# noise of standard deviation s its output has standard deviation 6 s.
-_SECOND_DIFFERENCE = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
-
-
-@torch.no_grad()
-def estimate_noise_level(x: torch.Tensor) -> torch.Tensor:
-    """Per image (N), the standard deviation of white noise in ``x`` (N x 1 x H x W).
-
-    The median absolute response of the second-difference filter, which edges and texture move
-    less than a mean would (most pixels of a photo are smooth).
-    """
-    kernel = _SECOND_DIFFERENCE.to(x.device).view(1, 1, 3, 3)
-    response = F.conv2d(x.float(), kernel).abs().flatten(1)
-    return (response.median(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
 
 
 def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> Autoencoder:

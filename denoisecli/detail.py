@@ -1,0 +1,87 @@
+"""Give back the detail a smoother took, where it stands above the noise.
+
+The network (on L) and the chroma filter (on A/B) remove whatever looks like noise to them; on a
+clean or lightly noisy photo that includes real texture (the shipped network hands back a clean
+photo as if blurred by 0.7 px). So each output is corrected by a local Wiener gain on what was
+removed, r = input - output: where r's local power P is no more than the noise variance s^2 of
+the input, r was noise and stays out; where P is much larger it was mostly signal and goes back:
+
+    restored = output + max(0, 1 - strength * s^2 / P) * r
+
+s is estimated from the input itself (``noise.estimate_noise_level``), so the step adapts to each
+photo: a clean photo comes back nearly untouched, a very noisy one gets the smoother's output.
+Impulses (salt-and-pepper, dead or hot pixels) have a huge r and would be put back, so pixels
+that are saturated, or whose r is an outlier against its 3x3 neighbourhood, are never restored.
+``docs/RESULTS.md`` ("Restoring detail") has the measurements behind the settings.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from denoisecli.color import box_filter
+
+# L scaled to [-1, 1]: within 0.05 L units of black or white. An 8-bit value of 1 is 0.27 L units
+# above black, so only true 0 and 255 count.
+SATURATION_MARGIN = 1e-3
+_MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
+
+
+def saturated(lightness: torch.Tensor) -> torch.Tensor:
+    """Pixels of scaled L (N x 1 x H x W in [-1, 1]) at black or white: they measure nothing."""
+    return lightness.abs() >= 1 - SATURATION_MARGIN
+
+
+def median3x3(image: torch.Tensor) -> torch.Tensor:
+    """Median of every 3x3 neighbourhood (reflect-padded), by Paeth's 19-exchange sorting network.
+
+    Elementwise min/max over nine shifted views: several times faster on CPU than sorting an
+    unfolded copy, and no 9x copy of the image.
+    """
+    padded = F.pad(image, (1, 1, 1, 1), mode="reflect" if min(image.shape[-2:]) > 1 else "replicate")
+    height, width = image.shape[-2:]
+    p = [padded[..., dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)]
+
+    def exchange(i: int, j: int) -> None:
+        p[i], p[j] = torch.minimum(p[i], p[j]), torch.maximum(p[i], p[j])
+
+    for i, j in [(1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3)]:
+        exchange(i, j)
+    for i, j in [(5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2)]:
+        exchange(i, j)
+    return p[4].contiguous()
+
+
+def trusted_pixels(
+    noisy: torch.Tensor, removed: torch.Tensor, sigma: torch.Tensor, impulse_threshold: float
+) -> torch.Tensor:
+    """1 where ``removed`` (noisy - smoothed L) may be given back; 0 at saturated and impulse pixels.
+
+    An impulse's residual stands out from its neighbours' (their 3x3 median); texture's does not.
+    A line one pixel wide, or a single bright dot, also stands out and stays as the model left it:
+    the price of never putting back a hot pixel (measured in docs/RESULTS.md).
+    """
+    scale = torch.maximum(median3x3(removed.abs()) * _MAD_TO_SIGMA, sigma)
+    impulse = removed.abs() > impulse_threshold * scale
+    return (~(saturated(noisy) | impulse)).to(noisy.dtype)
+
+
+def restore_detail(
+    noisy: torch.Tensor,
+    smoothed: torch.Tensor,
+    sigma: torch.Tensor,
+    strength: float,
+    radius: int,
+    trusted: torch.Tensor,
+) -> torch.Tensor:
+    """``smoothed`` plus the Wiener-gained part of ``noisy - smoothed`` (see the module docstring).
+
+    ``sigma`` broadcasts against the images (N x C x 1 x 1); ``trusted`` (N x 1 x H x W) masks
+    pixels out of both the local power and the result. ``strength`` 0 returns ``noisy`` where
+    trusted; a large one returns ``smoothed``.
+    """
+    removed = noisy - smoothed
+    power = box_filter(removed * removed * trusted, radius) / box_filter(trusted, radius).clamp_min(1e-3)
+    gain = (1 - strength * sigma**2 / power.clamp_min(1e-12)).clamp(0, 1) * trusted
+    return smoothed + gain * removed

@@ -1,0 +1,68 @@
+"""The pre and post steps around the network that training, validation and inference share.
+
+In: RGB -> LAB, L scaled to [-1, 1] for the network. Out: the network's L, with the detail it
+removed above the noise given back (``detail``); A/B with impulses filled, smoothed guided by that
+L (``color``), their own detail given back the same way; LAB -> RGB. One function each way, so
+validation scores exactly what ``denoise`` writes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from denoisecli.color import (
+    fill_outliers,
+    filter_chroma,
+    gray_to_lightness,
+    lab_to_rgb,
+    lightness_to_gray,
+    outlier_weights,
+    rgb_to_lab,
+    scale_lightness,
+    unscale_lightness,
+)
+from denoisecli.detail import restore_detail, saturated, trusted_pixels
+from denoisecli.noise import estimate_noise_level
+
+
+def network_input(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB (N x 3) or gray (N x 1) in [0, 1] -> (LAB N x 3 or L N x 1, network input N x 1)."""
+    lab = rgb_to_lab(image) if image.shape[1] == 3 else gray_to_lightness(image)
+    return lab, scale_lightness(lab[:, :1])
+
+
+def network_output_to_image(
+    noisy_lab: torch.Tensor, output: torch.Tensor, chroma: dict, restore: dict | None = None
+) -> torch.Tensor:
+    """Denoised scaled L (N x 1) + the noisy LAB -> RGB (or gray) in [0, 1].
+
+    ``chroma`` holds ``method``, ``sigma``, ``radius``, ``epsilon``, ``fill_sigma`` and ``tolerance``
+    (see ``color.smooth_chroma``); ``restore`` holds ``radius``, ``strength``, ``chroma_strength``
+    and ``impulse_threshold`` (see ``detail``), or is None for the smoothed outputs as they are.
+    The checkpoint sidecar carries both.
+    """
+    noisy_scaled = scale_lightness(noisy_lab[:, :1])
+    trusted = None
+    if restore is not None:
+        sigma = estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)
+        trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
+        output = restore_detail(noisy_scaled, output, sigma, restore["strength"], restore["radius"], trusted)
+    lightness = unscale_lightness(output).clamp(0, 100)
+    if noisy_lab.shape[1] == 1:
+        return lightness_to_gray(lightness)
+    weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
+    filled = fill_outliers(noisy_lab[:, 1:], weights, chroma["fill_sigma"])
+    ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
+    if restore is not None:
+        ab = restore_detail(
+            filled, ab, _chroma_noise(filled, trusted), restore["chroma_strength"], restore["radius"], trusted
+        )
+    return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+def _chroma_noise(chroma: torch.Tensor, trusted: torch.Tensor) -> torch.Tensor:
+    """Noise level per image and channel of A/B (N x 2 x 1 x 1), from trusted pixels only."""
+    count, channels = chroma.shape[:2]
+    flat = chroma.reshape(count * channels, 1, *chroma.shape[-2:])
+    valid = trusted.bool().repeat_interleave(channels, dim=0)
+    return estimate_noise_level(flat, valid, step=2).view(count, channels, 1, 1)
