@@ -11,7 +11,8 @@ the input, r was noise and stays out; where P is much larger it was mostly signa
 s is estimated from the input itself (``noise.estimate_noise_level``), so the step adapts to each
 photo: a clean photo comes back nearly untouched, a very noisy one gets the smoother's output.
 Impulses (salt-and-pepper, dead or hot pixels) have a huge r and would be put back, so pixels
-that are saturated, or whose r is an outlier against its 3x3 neighbourhood, are never restored.
+that are saturated, or whose r is an outlier against its 3x3 neighbourhood, are never restored;
+nor are places where the output is sharper than the input (a model deblurring).
 ``docs/RESULTS.md`` ("Restoring detail") has the measurements behind the settings.
 """
 
@@ -26,6 +27,9 @@ from denoisecli.color import box_filter
 # above black, so only true 0 and 255 count.
 SATURATION_MARGIN = 1e-3
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
+SHARPENING_RADIUS = 3
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+SHARPENING_MARGIN = 1.25  # 25% more fine-detail energy than the input: not rounding, a real change
 
 
 def saturated(lightness: torch.Tensor) -> torch.Tensor:
@@ -64,7 +68,21 @@ def trusted_pixels(
     """
     scale = torch.maximum(median3x3(removed.abs()) * _MAD_TO_SIGMA, sigma)
     impulse = removed.abs() > impulse_threshold * scale
-    return (~(saturated(noisy) | impulse)).to(noisy.dtype)
+    return (~(saturated(noisy) | impulse | sharpened(noisy, noisy - removed))).to(noisy.dtype)
+
+
+def sharpened(noisy: torch.Tensor, output: torch.Tensor, radius: int = SHARPENING_RADIUS) -> torch.Tensor:
+    """Where ``output`` has more fine detail than ``noisy``: a model deblurring, not smoothing.
+
+    Restoring there would undo the sharpening (a blurred input has almost no noise, so all of the
+    change would be "given back"). Fine detail = local energy of the 3x3 Laplacian.
+    """
+
+    def detail_energy(image: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(image, (1, 1, 1, 1), mode="reflect" if min(image.shape[-2:]) > 1 else "replicate")
+        return box_filter(F.conv2d(padded, _LAPLACIAN.to(image).view(1, 1, 3, 3)) ** 2, radius)
+
+    return detail_energy(output) > SHARPENING_MARGIN * detail_energy(noisy) + 1e-10
 
 
 def restore_detail(

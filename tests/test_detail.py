@@ -98,3 +98,15 @@ def test_denoiser_strength_inf_is_the_raw_pipeline_and_negative_is_refused():
     assert doubled["strength"] == 2 * DEFAULT_RESTORE["strength"]
     with pytest.raises(ValueError, match="strength"):
         Denoiser.from_model(build_model("shallow", width=4), torch.device("cpu"), strength=-1.0)
+
+
+def test_a_model_that_sharpens_a_blurred_input_is_not_undone():
+    clean = torch.from_numpy(smooth_rgb(64, 64, seed=4)).permute(2, 0, 1)[None]
+    clean = (clean + 0.15 * stripes(64, 64, 1.0)).clamp(0, 1)
+    blurred = gaussian_blur(clean, 1.5)
+    lab, lightness = network_input(blurred)
+    sharpened_l = lightness + 1.5 * (lightness - gaussian_blur(lightness, 1.5))  # unsharp mask: a deblurring model
+    raw = network_output_to_image(lab, sharpened_l, DEFAULT_CHROMA)
+    restored = network_output_to_image(lab, sharpened_l, DEFAULT_CHROMA, DEFAULT_RESTORE)
+    assert psnr(restored, raw).item() > 40  # the model's sharpening survives
+    assert psnr(raw, clean).item() > psnr(blurred, clean).item()  # and it was worth keeping

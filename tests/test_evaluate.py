@@ -56,14 +56,14 @@ def test_awgn_protocol_rows_per_sigma(test_folder, tiny_model_path):
     assert {row["case"] for row in json.loads(result.stdout)["rows"]} == {"sigma15", "sigma50"}
 
 
-def test_a_model_with_a_strength_suffix_is_its_own_row(test_folder, tiny_model_path):
-    result = run(test_folder, "--model", tiny_model_path, "--model", f"{tiny_model_path}@inf", "--json", "-q")
+def test_a_model_with_a_strength_suffix_is_its_own_row(test_folder):
+    result = run(test_folder, "--model", "skip", "--model", "skip@inf", "--json", "-q")
     assert result.exit_code == 0, result.output
-    label = str(tiny_model_path).removesuffix(".safetensors")
     rows = {row["method"]: row for row in json.loads(result.stdout)["rows"] if row["case"] == "clean"}
-    assert set(rows) == {label, f"{label}@inf"}
-    assert rows[label]["psnr_mean"] != rows[f"{label}@inf"]["psnr_mean"]
-    result = run(test_folder, "--model", f"{tiny_model_path}@strong")
+    assert set(rows) == {"skip", "skip@inf"}
+    # The shipped model softens a clean photo; giving back the detail scores higher.
+    assert rows["skip"]["psnr_mean"] > rows["skip@inf"]["psnr_mean"]
+    result = run(test_folder, "--model", "skip@strong")
     assert result.exit_code == 1 and "must be a strength" in result.output
 
 
