@@ -24,6 +24,8 @@ from denoisecli.color import (
 from denoisecli.detail import restore_detail, saturated, trusted_pixels
 from denoisecli.noise import estimate_noise_level
 
+MIN_RESTORE_SIDE = 3
+
 
 def network_input(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB (N x 3) or gray (N x 1) in [0, 1] -> (LAB N x 3 or L N x 1, network input N x 1)."""
@@ -42,6 +44,8 @@ def network_output_to_image(
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
+    if min(noisy_lab.shape[-2:]) < MIN_RESTORE_SIDE:
+        restore = None  # no 3x3 window to estimate the noise from
     trusted = None
     if restore is not None:
         sigma = estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)

@@ -11,7 +11,9 @@ def denoiser(tiny_model_path):
     return Denoiser.load(tiny_model_path, torch.device("cpu"))
 
 
-@pytest.mark.parametrize(("height", "width", "channels"), [(31, 45, 3), (17, 64, 1), (5, 7, 3)])
+@pytest.mark.parametrize(
+    ("height", "width", "channels"), [(31, 45, 3), (17, 64, 1), (5, 7, 3), (1, 1, 3), (2, 2, 3), (7, 1, 3), (2, 5, 1)]
+)
 def test_odd_sizes_come_back_at_their_size(denoiser, height, width, channels):
     pixels = np.random.default_rng(0).random((height, width, channels), dtype=np.float32)
     result = denoiser.pixels(pixels)
