@@ -20,6 +20,7 @@ denoisecli evaluate "$CBSD68" --model skip --baseline ffdnet --protocol awgn \
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
 python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --models skip
 python benchmarks/restore.py "$CBSD68" --model skip --limit 16
+python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
