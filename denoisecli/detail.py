@@ -22,19 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from denoisecli.color import box_filter
+from denoisecli.noise import saturated
 
-# L scaled to [-1, 1]: within 0.05 L units of black or white. An 8-bit value of 1 is 0.27 L units
-# above black, so only true 0 and 255 count.
-SATURATION_MARGIN = 1e-3
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
 SHARPENING_RADIUS = 3
 _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 SHARPENING_MARGIN = 1.25  # 25% more fine-detail energy than the input: not rounding, a real change
-
-
-def saturated(lightness: torch.Tensor) -> torch.Tensor:
-    """Pixels of scaled L (N x 1 x H x W in [-1, 1]) at black or white: they measure nothing."""
-    return lightness.abs() >= 1 - SATURATION_MARGIN
 
 
 def median3x3(image: torch.Tensor) -> torch.Tensor:

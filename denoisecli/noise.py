@@ -143,6 +143,16 @@ def clip_to_photo(images: torch.Tensor, bit_depth: int = 8) -> torch.Tensor:
     return torch.round(images.clamp(0, 1) * levels) / levels
 
 
+# L scaled to [-1, 1]: within 0.05 L units of black or white. An 8-bit value of 1 is 0.27 L units
+# above black, so in 8-bit photos only true 0 and 255 count.
+SATURATION_MARGIN = 1e-3
+
+
+def saturated(lightness: torch.Tensor) -> torch.Tensor:
+    """Pixels of scaled L (N x 1 x H x W in [-1, 1]) at black or white: they measure no noise."""
+    return lightness.abs() >= 1 - SATURATION_MARGIN
+
+
 # 3x3 second difference (Immerkaer 1996): blind to constant and linear image content; on white
 # noise of standard deviation s its output has standard deviation 6 s.
 _SECOND_DIFFERENCE = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
@@ -161,14 +171,12 @@ def estimate_noise_level(x: torch.Tensor, valid: torch.Tensor | None = None, ste
     """
     kernel = _SECOND_DIFFERENCE.to(x.device).view(1, 1, 3, 3)
     response = F.conv2d(x.float(), kernel, stride=step).abs().flatten(1)
-    if valid is None:
-        return (response.median(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
-    window_valid = (-F.max_pool2d(-valid.float(), 3, stride=step) > 0).flatten(1)  # 3x3 minimum
-    levels = []
-    for responses, keep in zip(response, window_valid, strict=True):
-        kept = responses[keep] if int(keep.sum()) >= MIN_VALID_WINDOWS else responses
-        levels.append(kept.median() / (0.6745 * 6.0))
-    return torch.stack(levels).to(x.dtype)
+    if valid is not None:
+        window_valid = (-F.max_pool2d(-valid.float(), 3, stride=step) > 0).flatten(1)  # 3x3 minimum
+        enough = window_valid.sum(dim=1, keepdim=True) >= MIN_VALID_WINDOWS
+        # Left-out responses become NaN, so one batched nanmedian serves every image.
+        response = torch.where(window_valid | ~enough, response, torch.nan)
+    return (response.nanmedian(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
 
 
 MIN_VALID_WINDOWS = 64

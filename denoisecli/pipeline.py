@@ -21,8 +21,8 @@ from denoisecli.color import (
     scale_lightness,
     unscale_lightness,
 )
-from denoisecli.detail import restore_detail, saturated, trusted_pixels
-from denoisecli.noise import estimate_noise_level
+from denoisecli.detail import restore_detail, trusted_pixels
+from denoisecli.noise import estimate_noise_level, saturated
 
 MIN_RESTORE_SIDE = 3
 

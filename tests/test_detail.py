@@ -7,11 +7,11 @@ from conftest import smooth_rgb
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE
 from denoisecli.color import gaussian_blur
-from denoisecli.detail import median3x3, restore_detail, saturated, trusted_pixels
+from denoisecli.detail import median3x3, restore_detail, trusted_pixels
 from denoisecli.inference import Denoiser
 from denoisecli.metrics import psnr
 from denoisecli.models import build_model
-from denoisecli.noise import estimate_noise_level
+from denoisecli.noise import estimate_noise_level, saturated
 from denoisecli.pipeline import network_input, network_output_to_image
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoisecli.models.blocks import DecoderBlock, EncoderBlock, conv_norm_relu
-from denoisecli.noise import estimate_noise_level
+from denoisecli.noise import estimate_noise_level, saturated
 
 HEADS = ("tanh", "residual")
 
@@ -39,6 +39,7 @@ class ModelConfig:
     tanh_offset: float = 0.8
     # Append the input's estimated noise level as a constant channel (FFDNet's noise map, but
     # estimated from the image, so the model stays blind): texture and noise look alike locally.
+    # Saturated pixels (salt-and-pepper, knockout) are left out of the estimate.
     noise_map: bool = False
 
     def channels(self) -> list[int]:
@@ -96,7 +97,7 @@ class Autoencoder(nn.Module):
             padded = F.pad(x, (0, pad_right, 0, pad_bottom), mode=mode)
         packed = F.pixel_unshuffle(padded, self.config.unshuffle)
         if self.config.noise_map:
-            level = NOISE_MAP_GAIN * estimate_noise_level(x)
+            level = NOISE_MAP_GAIN * estimate_noise_level(x, ~saturated(x))
             packed = torch.cat([packed, level.view(-1, 1, 1, 1).expand(-1, 1, *packed.shape[-2:])], dim=1)
         features = self.stem(packed)
         skips = [features]
