@@ -125,11 +125,17 @@ def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return _separable(image, kernel, kernel)
 
 
+def pad_edges(image: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    """``F.pad`` (left, right, top, bottom) by reflection, or by replication where the image is too
+    small to reflect (reflection needs every pad shorter than the side)."""
+    mode = "reflect" if min(image.shape[-2:]) > max(pads) else "replicate"
+    return F.pad(image, pads, mode=mode)
+
+
 def _separable(image: torch.Tensor, kernel_y: torch.Tensor, kernel_x: torch.Tensor) -> torch.Tensor:
     channels = image.shape[1]
     pad_y, pad_x = kernel_y.numel() // 2, kernel_x.numel() // 2
-    mode = "reflect" if min(image.shape[-2:]) > max(pad_y, pad_x) else "replicate"
-    padded = F.pad(image, (pad_x, pad_x, pad_y, pad_y), mode=mode)
+    padded = pad_edges(image, (pad_x, pad_x, pad_y, pad_y))
     weight_y = kernel_y.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
     weight_x = kernel_x.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
     return F.conv2d(F.conv2d(padded, weight_y, groups=channels), weight_x, groups=channels)
@@ -144,8 +150,7 @@ def box_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
     this is 3x faster than the separable depthwise convolution it replaced.
     """
     size = 2 * radius + 1
-    mode = "reflect" if min(image.shape[-2:]) > radius + 1 else "replicate"
-    padded = F.pad(image, (radius + 1, radius, radius + 1, radius), mode=mode).to(torch.float64)
+    padded = pad_edges(image, (radius + 1, radius, radius + 1, radius)).to(torch.float64)
     sums = padded.cumsum(-1)
     sums = (sums[..., size:] - sums[..., :-size]).cumsum(-2)
     sums = sums[..., size:, :] - sums[..., :-size, :]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from denoisecli.color import box_filter
+from denoisecli.color import box_filter, pad_edges
 from denoisecli.noise import saturated
 
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
@@ -36,7 +36,7 @@ def median3x3(image: torch.Tensor) -> torch.Tensor:
     Elementwise min/max over nine shifted views: several times faster on CPU than sorting an
     unfolded copy, and no 9x copy of the image.
     """
-    padded = F.pad(image, (1, 1, 1, 1), mode="reflect" if min(image.shape[-2:]) > 1 else "replicate")
+    padded = pad_edges(image, (1, 1, 1, 1))
     height, width = image.shape[-2:]
     p = [padded[..., dy : dy + height, dx : dx + width] for dy in range(3) for dx in range(3)]
 
@@ -72,8 +72,7 @@ def sharpened(noisy: torch.Tensor, output: torch.Tensor, radius: int = SHARPENIN
     """
 
     def detail_energy(image: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(image, (1, 1, 1, 1), mode="reflect" if min(image.shape[-2:]) > 1 else "replicate")
-        return box_filter(F.conv2d(padded, _LAPLACIAN.to(image).view(1, 1, 3, 3)) ** 2, radius)
+        return box_filter(F.conv2d(pad_edges(image, (1, 1, 1, 1)), _LAPLACIAN.to(image).view(1, 1, 3, 3)) ** 2, radius)
 
     return detail_energy(output) > SHARPENING_MARGIN * detail_energy(noisy) + 1e-10
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from denoisecli.color import pad_edges
 from denoisecli.models.blocks import DecoderBlock, EncoderBlock, conv_norm_relu
 from denoisecli.noise import estimate_noise_level, saturated
 
@@ -93,8 +94,7 @@ class Autoencoder(nn.Module):
         pad_bottom, pad_right = -height % multiple, -width % multiple
         padded = x
         if pad_bottom or pad_right:
-            mode = "reflect" if min(height, width) > max(pad_bottom, pad_right) else "replicate"
-            padded = F.pad(x, (0, pad_right, 0, pad_bottom), mode=mode)
+            padded = pad_edges(x, (0, pad_right, 0, pad_bottom))
         packed = F.pixel_unshuffle(padded, self.config.unshuffle)
         if self.config.noise_map:
             level = NOISE_MAP_GAIN * estimate_noise_level(x, ~saturated(x))
