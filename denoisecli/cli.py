@@ -61,6 +61,11 @@ class Head(StrEnum):
     tanh = "tanh"
 
 
+class SkipOrder(StrEnum):
+    before = "before"
+    after = "after"
+
+
 class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -302,6 +307,10 @@ def train(
     unshuffle: Annotated[
         int | None, typer.Option(help="Pixel-unshuffle factor: the network works at 1/N resolution.")
     ] = None,
+    skip_order: Annotated[
+        SkipOrder | None,
+        typer.Option(help="Stack skips before the decoder's upsampling (shipped) or after it (U-Net)."),
+    ] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
     batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
@@ -352,6 +361,8 @@ def train(
         for field, value in (("levels", levels), ("growth", growth), ("scale", layers), ("unshuffle", unshuffle)):
             if value is not None:
                 overrides[field] = value
+        if skip_order is not None:
+            overrides["skip_order"] = skip_order.value
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")

@@ -99,3 +99,24 @@ def test_a_sidecar_from_before_a_config_field_loads_with_its_default(tmp_path):
     sidecar_path(path).write_text(json.dumps(sidecar))
     model, _ = load_model(path)
     assert model.config.noise_map is False
+
+
+def test_unet_skip_order_puts_the_finest_skip_into_a_decoder_block(tmp_path):
+    from denoisecli.checkpoint import export_model, load_model
+
+    model = build_model("skip", width=4, skip_order="after")
+    # Every decoder block stacks the encoder output of the resolution it upsamples to, so the last
+    # one convolves the stem's features and the final conv sees that block alone.
+    assert model.final.in_channels == 4
+    assert model.decoders[-1].body.shortcut.in_channels == 8 + 4
+    x = torch.rand(2, 1, 37, 51) * 2 - 1
+    output = model(x)
+    assert output.shape == x.shape
+    output.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    path = export_model(model.eval(), tmp_path / "unet.safetensors", "skip")
+    loaded, sidecar = load_model(path)
+    assert sidecar["config"]["skip_order"] == "after"
+    assert torch.allclose(loaded(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown skip order"):
+        build_model("skip", skip_order="middle")

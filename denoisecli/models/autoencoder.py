@@ -8,6 +8,13 @@ Layout, for ``levels`` = L: pixel-unshuffle (H/2, 4 channels) -> stem conv -> L 
 With ``skips``, the input of every decoder block after the first, and of the final conv, is the
 previous output stacked with the encoder output of the same resolution (U-Net). Unshuffling first
 puts the whole network at half resolution, which quarters its cost per megapixel on CPU.
+
+``skip_order`` says where a decoder block stacks the skip: "before" its upsampling (the shipped
+layout above: each block's convolutions see the encoder features of the coarser resolution, and
+the finest ones reach only the final, linear convolution), or "after" it, as in Ronneberger et
+al.'s U-Net: upsample, stack the encoder output of the new resolution, then convolve, so the
+finest features get the block's nonlinear layers too; the final conv then sees the last block
+alone.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from denoisecli.models.blocks import DecoderBlock, EncoderBlock, conv_norm_relu
 from denoisecli.noise import estimate_noise_level, saturated
 
 HEADS = ("tanh", "residual")
+SKIP_ORDERS = ("before", "after")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class ModelConfig:
     # estimated from the image, so the model stays blind): texture and noise look alike locally.
     # Saturated pixels (salt-and-pepper, knockout) are left out of the estimate.
     noise_map: bool = False
+    skip_order: str = "before"  # "before" or "after" the decoder's upsampling; see the module doc
 
     def channels(self) -> list[int]:
         return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
@@ -67,6 +76,8 @@ class Autoencoder(nn.Module):
         super().__init__()
         if config.head not in HEADS:
             raise ValueError(f"unknown head {config.head!r}; choose from {HEADS}")
+        if config.skip_order not in SKIP_ORDERS:
+            raise ValueError(f"unknown skip order {config.skip_order!r}; choose from {SKIP_ORDERS}")
         if not (config.tanh_offset < 1 and config.tanh_scale > 1 / (config.tanh_offset + 1)):
             raise ValueError("the tanh head needs b < 1 and a > 1 / (b + 1)")
         self.config = config
@@ -76,14 +87,17 @@ class Autoencoder(nn.Module):
         self.encoders = nn.ModuleList(
             EncoderBlock(channels[i], config.scale, channels[i + 1]) for i in range(config.levels)
         )
+        self.skip_after = config.skips and config.skip_order == "after"
         decoders = []
         for level in reversed(range(config.levels)):
             incoming = channels[level + 1]
-            if config.skips and level + 1 < config.levels:
+            if self.skip_after:
+                incoming += channels[level]  # the encoder output at the resolution it upsamples to
+            elif config.skips and level + 1 < config.levels:
                 incoming += channels[level + 1]  # the encoder output at this resolution
             decoders.append(DecoderBlock(incoming, config.scale, channels[level]))
         self.decoders = nn.ModuleList(decoders)
-        final_in = channels[0] * (2 if config.skips else 1)
+        final_in = channels[0] * (2 if config.skips and not self.skip_after else 1)
         self.final = nn.Conv2d(final_in, packed, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,12 +119,16 @@ class Autoencoder(nn.Module):
             features = encoder(features)
             skips.append(features)
         skips.pop()  # the deepest output feeds the first decoder directly
-        for index, decoder in enumerate(self.decoders):
-            if self.config.skips and index > 0:
+        if self.skip_after:
+            for decoder in self.decoders:
+                features = decoder(features, skips.pop())
+        else:
+            for index, decoder in enumerate(self.decoders):
+                if self.config.skips and index > 0:
+                    features = torch.cat([features, skips.pop()], dim=1)
+                features = decoder(features)
+            if self.config.skips:
                 features = torch.cat([features, skips.pop()], dim=1)
-            features = decoder(features)
-        if self.config.skips:
-            features = torch.cat([features, skips.pop()], dim=1)
         raw = F.pixel_shuffle(self.final(features), self.config.unshuffle)
         raw = raw[..., :height, :width]
         return self._head(raw, x)

@@ -58,8 +58,11 @@ class DecoderBlock(nn.Module):
         super().__init__()
         self.body = ResidualBody(in_channels, scale, out_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(F.interpolate(x, scale_factor=2, mode="nearest"))
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        upsampled = F.interpolate(x, scale_factor=2, mode="nearest")
+        if skip is not None:  # U-Net order: the encoder features of the new resolution join here
+            upsampled = torch.cat([upsampled, skip], dim=1)
+        return self.body(upsampled)
 
 
 @torch.no_grad()
