@@ -24,7 +24,7 @@ steps=30
 [ "$device" = cpu ] && steps=2
 timeout 180 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" | tee "$out/throughput.txt"
 #    Wider shapes (the candidates below): achieved TFLOP/s grows with channels on a GPU.
-for shape in width=24,growth=1.5; do
+for shape in skip_order=after skip_order=after,scale=3; do
     timeout 120 "$python" benchmarks/train_throughput.py --device "$device" --steps "$steps" --variants skip \
         --model-config "$shape" | tee -a "$out/throughput.txt"
 done
@@ -46,18 +46,17 @@ train() {
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
-# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow; see docs/RESULTS.md. Second session
-# (H100): capacity and the noise map at GPU budgets (docs/RESULTS.md, "Next steps"). skip is the
-# same-session control; w24 growth 1.5 costs about skip's CPU time (in the speed budget) and led
-# by 0.2 dB at 4k CPU steps; the map fixed the texture/noise confusion on CPU; w32 (2x skip's
-# CPU time, over the budget) answers whether capacity pays at all. The quarter-resolution design
-# lost 0.8-1.1 dB everywhere on CPU and is left out.
+# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow. Second session (H100): skip
+# (shipped since), w24, w24 + noise map, w32: width and the map tie skip (docs/RESULTS.md, "A
+# second GPU session"). Next: the U-Net order (--skip-order after), which gained 1.5 dB raw on
+# Gaussian noise at 4k CPU steps, beside skip as the control, with a third layer per block
+# (more nonlinear depth where that order combines fine detail with context), and at width 24.
 train skip --model skip
-train skip-w24 --model skip --width 24 --growth 1.5
-train skip-w24-map --model skip --width 24 --growth 1.5 --noise-map
-train skip-w32 --model skip --width 32 --growth 1.5
+train skip-after --model skip --skip-order after
+train skip-after-l3 --model skip --skip-order after --layers 3
+train skip-after-w24 --model skip --skip-order after --width 24 --growth 1.5
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(skip skip-w24 skip-w24-map skip-w32)
+names=(skip skip-after skip-after-l3 skip-after-w24)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz
