@@ -21,7 +21,7 @@ from denoisecli.color import (
     scale_lightness,
     unscale_lightness,
 )
-from denoisecli.detail import restore_detail, trusted_pixels
+from denoisecli.detail import fill_impulses, isolated_impulses, restore_detail, trusted_pixels
 from denoisecli.noise import estimate_noise_level, saturated
 
 MIN_RESTORE_SIDE = 3
@@ -46,11 +46,13 @@ def network_output_to_image(
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
     if min(noisy_lab.shape[-2:]) < MIN_RESTORE_SIDE:
         restore = None  # no 3x3 window to estimate the noise from
-    trusted = None
+    trusted = impulses = None
     if restore is not None:
         sigma = estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
         output = restore_detail(noisy_scaled, output, sigma, restore["strength"], restore["radius"], trusted)
+        impulses = isolated_impulses(noisy_scaled, trusted, sigma, restore["impulse_threshold"])
+        output = fill_impulses(output, impulses)
     lightness = unscale_lightness(output).clamp(0, 100)
     if noisy_lab.shape[1] == 1:
         return lightness_to_gray(lightness)
@@ -61,6 +63,7 @@ def network_output_to_image(
         ab = restore_detail(
             filled, ab, _chroma_noise(filled, trusted), restore["chroma_strength"], restore["radius"], trusted
         )
+        ab = fill_impulses(ab, impulses)
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
 
 
