@@ -1,10 +1,13 @@
 """Choose the A/B smoothing: RGB PSNR with a perfect L, so only the chroma handling is measured.
 
     python benchmarks/chroma.py ../shared/data/testsets/CBSD68 [--limit 20]
+    python benchmarks/chroma.py ../shared/data/testsets/CBSD68 --model skip --limit 12
 
 For each test image and noise, the clean L replaces the noisy L (the best any L network could
 do), the noisy A/B go through each chroma filter, and PSNR is taken on the 8-bit RGB result.
-The highest mean decides ``DEFAULT_CHROMA`` in denoisecli/checkpoint.py.
+The highest mean decides ``DEFAULT_CHROMA`` in denoisecli/checkpoint.py. With ``--model`` the
+L is that model's instead and each filter runs inside the whole pipeline, restore step
+included (``pipeline.network_output_to_image``): what ``denoise`` would write with it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import json
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
 from denoisecli.color import lab_to_rgb, outlier_weights, rgb_to_lab, smooth_chroma
 from denoisecli.evaluate import Case, corrupt_for_case, image_seed
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.metrics import psnr
+from denoisecli.models import fold_batch_norm
 from denoisecli.noise import clip_to_photo
+from denoisecli.pipeline import network_input, network_output_to_image
 
 CANDIDATES = {
     "none (noisy A/B)": None,
@@ -30,6 +35,7 @@ CANDIDATES = {
     "guided r3 eps100": {"method": "guided", "radius": 3, "epsilon": 100.0},
     "guided r5 eps100": {"method": "guided", "radius": 5, "epsilon": 100.0},
     "guided r3 eps25": {"method": "guided", "radius": 3, "epsilon": 25.0},
+    "guided r2 eps100": {"method": "guided", "radius": 2, "epsilon": 100.0},
 }
 CASES = [
     Case("sigma15", 15.0),
@@ -44,24 +50,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("test_dir")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--model", help="score inside the whole pipeline with this model's L, not the clean L")
     arguments = parser.parse_args()
     images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
-    scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in CANDIDATES}
+    candidates = {name: settings for name, settings in CANDIDATES.items() if settings or not arguments.model}
+    scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in candidates}
+    model = None
+    if arguments.model:
+        model = fold_batch_norm(load_model(resolve_model_path(arguments.model))[0].eval())
     for path in images:
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
         clean_lightness = rgb_to_lab(clean)[:, :1]
         for case in CASES:
             generator = torch.Generator().manual_seed(image_seed(0, path.name, case.name))
-            noisy_lab = rgb_to_lab(corrupt_for_case(clean, case, generator, clip=True))
+            noisy = corrupt_for_case(clean, case, generator, clip=True)
+            if model is not None:
+                noisy_lab, network_in = network_input(noisy)
+                with torch.inference_mode():
+                    output = model(network_in)
+                for name, settings in candidates.items():
+                    chroma_settings = {**DEFAULT_CHROMA, **settings}
+                    restored = network_output_to_image(noisy_lab, output, chroma_settings, DEFAULT_RESTORE)
+                    restored = clip_to_photo(restored)
+                    scores[name][case.name].append(psnr(restored, clean).item())
+                continue
+            noisy_lab = rgb_to_lab(noisy)
             weights = outlier_weights(noisy_lab[:, :1], clean_lightness, DEFAULT_CHROMA["tolerance"])
-            for name, settings in CANDIDATES.items():
+            for name, settings in candidates.items():
                 if settings is None:
                     chroma = noisy_lab[:, 1:]
                 else:
                     chroma = smooth_chroma(noisy_lab[:, 1:], clean_lightness, weights, **settings)
                 restored = clip_to_photo(lab_to_rgb(torch.cat([clean_lightness, chroma], dim=1)))
                 scores[name][case.name].append(psnr(restored, clean).item())
-    print(f"RGB PSNR (dB) with a perfect L, {len(images)} images from {arguments.test_dir}\n")
+    lightness = f"model {arguments.model}'s L, whole pipeline" if model is not None else "a perfect L"
+    print(f"RGB PSNR (dB) with {lightness}, {len(images)} images from {arguments.test_dir}\n")
     print("| chroma filter | " + " | ".join(case.name for case in CASES) + " | mean |")
     print("|---" * (len(CASES) + 2) + "|")
     table = {}
