@@ -2,7 +2,8 @@
 
 In: RGB -> LAB, L scaled to [-1, 1] for the network. Out: the network's L, with the detail it
 removed above the noise given back (``detail``); A/B with impulses filled, smoothed guided by that
-L (``color``), their own detail given back the same way; LAB -> RGB. One function each way, so
+L (``color``), their own detail given back the same way; isolated salt-and-pepper pixels of both
+set to their neighbours' mean (``detail.fill_impulses``); LAB -> RGB. One function each way, so
 validation scores exactly what ``denoise`` writes.
 """
 
