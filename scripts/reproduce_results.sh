@@ -24,6 +24,7 @@ python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
+python benchmarks/chroma.py "$CBSD68" --model skip
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
