@@ -155,7 +155,7 @@ def fill_impulses(image: torch.Tensor, impulses: Impulses | None) -> torch.Tenso
     if impulses is None or not len(impulses.image):
         return image
     padded = pad_edges(image, (1, 1, 1, 1))
-    filled = image.contiguous().clone()
+    filled = image.clone(memory_format=torch.contiguous_format)  # one copy, laid out for the flat index
     for which, row, column, weights in zip(*(part.split(_CHUNK) for part in impulses), strict=True):
         values = _windows(padded, which, row, column)  # n x 9 x C
         mean = (values * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True)
