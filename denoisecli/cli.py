@@ -26,6 +26,9 @@ stderr = Console(stderr=True)
 
 DEFAULT_MAX_MEGAPIXELS = 250.0  # mirrors imageio's default without importing it here
 
+# The choice enums below repeat the library's tuples (models.HEADS, train.OPTIMIZERS, ...) because
+# importing those modules imports torch, which --help must not; tests/test_cli.py checks they agree.
+
 
 class Noise(StrEnum):
     gaussian = "gaussian"

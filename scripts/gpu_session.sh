@@ -46,17 +46,18 @@ train() {
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
-# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow. Second session (H100): skip
-# (shipped since), w24, w24 + noise map, w32: width and the map tie skip (docs/RESULTS.md, "A
-# second GPU session"). Next: the U-Net order (--skip-order after), which gained 1.5 dB raw on
-# Gaussian noise at 4k CPU steps, beside skip as the control, with a third layer per block
-# (more nonlinear depth where that order combines fine detail with context), and at width 24.
-train skip --model skip
-train skip-after --model skip --skip-order after
-train skip-after-l3 --model skip --skip-order after --layers 3
-train skip-after-w24 --model skip --skip-order after --width 24 --growth 1.5
+# 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow. Second session (H100): skip, w24,
+# w24 + noise map, w32: width and the map tie skip (docs/RESULTS.md, "A second GPU session").
+# Since then the shipped skip is the U-Net order with a residual head, trained 39k steps on a
+# CPU, the last 20k with twice the salt-and-pepper and knockout (--noise-mix 1,3,2,1,2). Next:
+# that recipe on the GPU from scratch, the shipped weights trained on, and the two larger shapes.
+mix=(--model skip --skip-order after --head residual --noise-mix 1,3,2,1,2)
+train skip-after "${mix[@]}"
+train skip-after-init "${mix[@]}" --init weights/skip.safetensors --lr 2e-4
+train skip-after-l3 "${mix[@]}" --layers 3
+train skip-after-w24 "${mix[@]}" --width 24 --growth 1.5
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(skip skip-after skip-after-l3 skip-after-w24)
+names=(skip-after skip-after-init skip-after-l3 skip-after-w24)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz

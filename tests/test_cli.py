@@ -43,6 +43,25 @@ def test_help_does_not_import_torch():
     assert result.returncode == 0 and "denoise" in result.stdout
 
 
+def test_command_line_choices_match_the_library():
+    from denoisecli import cli
+    from denoisecli.models import HEADS, VARIANTS
+    from denoisecli.models.autoencoder import SKIP_ORDERS
+    from denoisecli.noise import NOISE_NAMES
+    from denoisecli.train import OPTIMIZERS, SCHEDULES
+
+    pairs = [
+        (cli.Variant, VARIANTS),
+        (cli.Head, HEADS),
+        (cli.SkipOrder, SKIP_ORDERS),
+        (cli.Optimizer, OPTIMIZERS),
+        (cli.Schedule, SCHEDULES),
+        (cli.Noise, (*NOISE_NAMES, "mixed")),
+    ]
+    for choices, library in pairs:
+        assert {choice.value for choice in choices} == set(library), choices.__name__
+
+
 def test_corrupt_folder_mirrors_tree_and_same_seed_is_byte_identical(photo_tree, tmp_path):
     first, second, other = tmp_path / "n1", tmp_path / "n2", tmp_path / "n3"
     assert invoke("corrupt", photo_tree, "-o", first, "--noise", "mixed", "--seed", 7).exit_code == 0
