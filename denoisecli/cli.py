@@ -312,7 +312,7 @@ def train(
     ] = None,
     skip_order: Annotated[
         SkipOrder | None,
-        typer.Option(help="Stack skips before the decoder's upsampling (shipped) or after it (U-Net)."),
+        typer.Option(help="Stack skips after the decoder's upsampling (U-Net; skip's default) or before it."),
     ] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
     batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,

@@ -120,3 +120,21 @@ def test_unet_skip_order_puts_the_finest_skip_into_a_decoder_block(tmp_path):
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
     with pytest.raises(ValueError, match="unknown skip order"):
         build_model("skip", skip_order="middle")
+
+
+def test_skip_variant_is_the_unet_order_and_old_sidecars_load_the_first_layout(tmp_path):
+    import json
+
+    from denoisecli.checkpoint import export_model, load_model, sidecar_path
+
+    assert build_model("skip").config.skip_order == "after"
+    # A sidecar written before skip_order existed describes the first layout ("before").
+    first = build_model("skip", width=4, skip_order="before").eval()
+    path = export_model(first, tmp_path / "old.safetensors", "skip")
+    sidecar = json.loads(sidecar_path(path).read_text())
+    del sidecar["config"]["skip_order"]
+    sidecar_path(path).write_text(json.dumps(sidecar))
+    loaded, _ = load_model(path)
+    assert loaded.config.skip_order == "before"
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    assert torch.allclose(loaded(x), first(x), atol=1e-6)

@@ -9,12 +9,13 @@ With ``skips``, the input of every decoder block after the first, and of the fin
 previous output stacked with the encoder output of the same resolution (U-Net). Unshuffling first
 puts the whole network at half resolution, which quarters its cost per megapixel on CPU.
 
-``skip_order`` says where a decoder block stacks the skip: "before" its upsampling (the shipped
-layout above: each block's convolutions see the encoder features of the coarser resolution, and
-the finest ones reach only the final, linear convolution), or "after" it, as in Ronneberger et
-al.'s U-Net: upsample, stack the encoder output of the new resolution, then convolve, so the
-finest features get the block's nonlinear layers too; the final conv then sees the last block
-alone.
+``skip_order`` says where a decoder block stacks the skip: "before" its upsampling (the first
+layout: each block's convolutions see the encoder features of the coarser resolution, and the
+finest ones reach only the final, linear convolution), or "after" it, as in Ronneberger et al.'s
+U-Net: upsample, stack the encoder output of the new resolution, then convolve, so the finest
+features get the block's nonlinear layers too; the final conv then sees the last block alone.
+"after" won at equal steps and is the `skip` variant's layout (docs/RESULTS.md, "The decoder
+layout"); a sidecar without the key predates it and means "before".
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class ModelConfig:
     # Saturated pixels (salt-and-pepper, knockout) are left out of the estimate.
     noise_map: bool = False
     skip_order: str = "before"  # "before" or "after" the decoder's upsampling; see the module doc
+    # (the default is the layout of sidecars written before the key existed; `skip` sets "after")
 
     def channels(self) -> list[int]:
         return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
@@ -64,7 +66,7 @@ class ModelConfig:
 
 
 VARIANTS: dict[str, ModelConfig] = {
-    "skip": ModelConfig(levels=3, skips=True),
+    "skip": ModelConfig(levels=3, skips=True, skip_order="after"),
     "noskip": ModelConfig(levels=3, skips=False),
     "shallow": ModelConfig(levels=1, skips=False),
 }
