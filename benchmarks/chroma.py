@@ -65,7 +65,7 @@ def main() -> None:
             generator = torch.Generator().manual_seed(image_seed(0, path.name, case.name))
             noisy = corrupt_for_case(clean, case, generator, clip=True)
             if model is not None:
-                noisy_lab, network_in = network_input(noisy)
+                noisy_lab, network_in = network_input(noisy, model.config.chroma_input)
                 with torch.inference_mode():
                     output = model(network_in)
                 for name, settings in candidates.items():

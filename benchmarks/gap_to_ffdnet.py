@@ -56,7 +56,7 @@ def scores_for(clean: torch.Tensor, sigma: float, seed: int, models: dict, ffdne
     }
     for name, model in models.items():
         with torch.no_grad():
-            lightness = model(noisy_l)
+            lightness = model(network_input(noisy, model.config.chroma_input)[1])
         row[f"L {name}"] = psnr(lightness, clean_l, peak=2).item()
         row[f"RGB {name}, raw"] = rgb_with_our_chroma(lightness)
         restored = network_output_to_image(lab_noisy, lightness, DEFAULT_CHROMA, DEFAULT_RESTORE)

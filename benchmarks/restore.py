@@ -69,7 +69,7 @@ def main() -> None:
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None].float()
         for case in CASES:
             noisy = corrupted(clean, case, torch.Generator().manual_seed(index))
-            lab, network_in = network_input(noisy)
+            lab, network_in = network_input(noisy, model.config.chroma_input)
             with torch.inference_mode():
                 output = model(network_in)
                 for name, restore in settings.items():

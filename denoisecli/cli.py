@@ -303,6 +303,9 @@ def train(
     noise_map: Annotated[
         bool, typer.Option(help="Feed the model its input's estimated noise level (blind: no sigma asked).")
     ] = False,
+    chroma_input: Annotated[
+        bool, typer.Option(help="Feed the model the noisy A/B beside L (it still outputs L); --init grows them.")
+    ] = False,
     width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
     levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
     growth: Annotated[float | None, typer.Option(help="Channel growth per level (variant default if unset).")] = None,
@@ -315,6 +318,12 @@ def train(
         typer.Option(help="Stack skips after the decoder's upsampling (U-Net; skip's default) or before it."),
     ] = None,
     crop_size: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
+    zoom_out: Annotated[
+        int, typer.Option(help="Take each crop from a region 1..N times larger, area-averaged down (more texture).")
+    ] = 1,
+    min_texture: Annotated[
+        float, typer.Option(help="Redraw most crops flatter than this high-pass RMS (0-255 scale; 0: off).")
+    ] = 0.0,
     batch_size: Annotated[int, typer.Option(help="Crops per step, over all processes.")] = 16,
     steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
     epochs: Annotated[
@@ -358,7 +367,7 @@ def train(
     from denoisecli.train import TrainConfig, fit
 
     try:
-        overrides = {"head": head.value, "noise_map": noise_map}
+        overrides = {"head": head.value, "noise_map": noise_map, "chroma_input": chroma_input}
         if width is not None:
             overrides["width"] = width
         for field, value in (("levels", levels), ("growth", growth), ("scale", layers), ("unshuffle", unshuffle)):
@@ -378,6 +387,8 @@ def train(
             variant=model.value,
             model_overrides=overrides,
             crop_size=crop_size,
+            zoom_out=zoom_out,
+            min_texture=min_texture,
             batch_size=batch_size,
             # Under --time-limit alone the clock ends the run, so the step count is unbounded.
             steps=steps or (UNBOUNDED_STEPS if time_limit and not epochs else 2000),

@@ -98,6 +98,11 @@ def scale_lightness(lightness: torch.Tensor) -> torch.Tensor:
     return lightness / 50.0 - 1.0
 
 
+def scale_chroma(chroma: torch.Tensor) -> torch.Tensor:
+    """A/B -> the network's scale: L's gain (1/50), so a step in A reads like the same step in L."""
+    return chroma / 50.0
+
+
 def unscale_lightness(scaled: torch.Tensor) -> torch.Tensor:
     """The network's [-1, 1] -> L in [0, 100]."""
     return (scaled + 1.0) * 50.0

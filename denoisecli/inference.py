@@ -65,7 +65,7 @@ class Denoiser:
     def tensor(self, image: torch.Tensor) -> torch.Tensor:
         """N x C x H x W in [0, 1] (C = 1 or 3) -> the same, denoised."""
         image = image.to(self.device, torch.float32)
-        lab, network_in = network_input(image)
+        lab, network_in = network_input(image, self.model.config.chroma_input)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
             if self.device.type == "cuda"

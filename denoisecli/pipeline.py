@@ -19,6 +19,7 @@ from denoisecli.color import (
     lightness_to_gray,
     outlier_weights,
     rgb_to_lab,
+    scale_chroma,
     scale_lightness,
     unscale_lightness,
 )
@@ -28,10 +29,18 @@ from denoisecli.noise import estimate_noise_level, saturated
 MIN_RESTORE_SIDE = 3
 
 
-def network_input(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB (N x 3) or gray (N x 1) in [0, 1] -> (LAB N x 3 or L N x 1, network input N x 1)."""
+def network_input(image: torch.Tensor, chroma: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB (N x 3) or gray (N x 1) in [0, 1] -> (LAB N x 3 or L N x 1, network input N x 1).
+
+    With ``chroma`` (a model whose ``config.chroma_input`` is set) the network input is N x 3:
+    scaled L, then A and B (``scale_chroma``; zeros for a gray image, which has no colour).
+    """
     lab = rgb_to_lab(image) if image.shape[1] == 3 else gray_to_lightness(image)
-    return lab, scale_lightness(lab[:, :1])
+    lightness = scale_lightness(lab[:, :1])
+    if not chroma:
+        return lab, lightness
+    ab = scale_chroma(lab[:, 1:]) if lab.shape[1] == 3 else lightness.new_zeros(lightness.shape).expand(-1, 2, -1, -1)
+    return lab, torch.cat([lightness, ab], dim=1)
 
 
 def network_output_to_image(

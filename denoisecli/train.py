@@ -41,7 +41,7 @@ from denoisecli.data import (
 )
 from denoisecli.errors import DenoiseError
 from denoisecli.metrics import psnr
-from denoisecli.models import Autoencoder, build_model
+from denoisecli.models import Autoencoder, build_model, with_chroma_input
 from denoisecli.noise import NoiseSettings, clip_to_photo, mixed
 from denoisecli.pipeline import network_input, network_output_to_image
 from denoisecli.plots import line_chart, stack_vertically
@@ -58,6 +58,8 @@ class TrainConfig:
     variant: str = "skip"
     model_overrides: dict = field(default_factory=dict)  # any ModelConfig field: width, head, ...
     crop_size: int = 128
+    zoom_out: int = 1  # crops from regions up to N times larger, area-averaged down (data.RandomCrops)
+    min_texture: float = 0.0  # redraw most crops flatter than this high-pass RMS (0-255; 0: off)
     batch_size: int = 16  # the global batch; each of N ranks takes batch_size / N
     steps: int = 2000
     epochs: float | None = None  # if set, overrides steps: passes over the training photos' area
@@ -197,7 +199,7 @@ def validate(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, device:
     scores = []
     for start in range(0, clean.shape[0], VALIDATION_BATCH):
         batch = clean[start : start + VALIDATION_BATCH].to(device)
-        lab, network_in = network_input(noisy[start : start + VALIDATION_BATCH].to(device))
+        lab, network_in = network_input(noisy[start : start + VALIDATION_BATCH].to(device), model.config.chroma_input)
         restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA, DEFAULT_RESTORE)
         scores.append(psnr(restored, batch))
     model.train()
@@ -272,6 +274,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         )
     if config.init_from and not config.resume:
         initial, sidecar = load_model(config.init_from)
+        if model.config.chroma_input:
+            initial = with_chroma_input(initial)  # an L-only model grows the A/B inputs, zero-weighted
         if sidecar["variant"] != config.variant or initial.config != model.config:
             raise DenoiseError(f"{config.init_from}: its model config differs from this run's ({config.variant})")
         model.load_state_dict(initial.state_dict())
@@ -292,10 +296,19 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
 
     validation = None
     if split["validation"]:
-        clean_validation = validation_crops(split["validation"], config.crop_size, config.validation_crops)
+        clean_validation = validation_crops(
+            split["validation"], config.crop_size, config.validation_crops, config.zoom_out, config.min_texture
+        )
         validation = (clean_validation, noisy_validation(clean_validation, config))
     per_rank = config.batch_size // rank.world
-    crops = RandomCrops(split["train"], config.crop_size, config.seed, length=total_steps * config.batch_size)
+    crops = RandomCrops(
+        split["train"],
+        config.crop_size,
+        config.seed,
+        total_steps * config.batch_size,
+        config.zoom_out,
+        config.min_texture,
+    )
     loader = DataLoader(
         crops,
         batch_size=per_rank,
@@ -335,8 +348,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
             noisy = corrupt_batch(clean, config, generator)
-            _, network_in = network_input(noisy)
-            _, target = network_input(clean)
+            _, network_in = network_input(noisy, model.config.chroma_input)
+            _, target = network_input(clean)  # L: the network's output
         network_in = network_in.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             output = trained(network_in)
@@ -428,6 +441,8 @@ def _save(
                     "learning_rate": config.learning_rate,
                     "batch_size": config.batch_size,
                     "crop_size": config.crop_size,
+                    "zoom_out": config.zoom_out,
+                    "min_texture": config.min_texture,
                     "seed": config.seed,
                     "data": config.data_dirs,
                 },

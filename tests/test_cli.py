@@ -248,10 +248,12 @@ def test_train_takes_the_architecture_from_the_command_line(photo_tree, tmp_path
     result = invoke(
         "train", photo_tree, "-o", run_dir, "--width", 6, "--growth", 1.5, "--layers", 1, "--unshuffle", 4,
         "--levels", 1, "--crop-size", 16, "--batch-size", 2, "--steps", 2, "--validation-fraction", 0,
-        "--test-fraction", 0, "--workers", 0, "--device", "cpu", "-q",
+        "--test-fraction", 0, "--workers", 0, "--device", "cpu", "--zoom-out", 2, "--min-texture", 3, "-q",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    config = json.loads((run_dir / "model.json").read_text())["config"]
+    sidecar = json.loads((run_dir / "model.json").read_text())
+    assert (sidecar["training"]["zoom_out"], sidecar["training"]["min_texture"]) == (2, 3.0)
+    config = sidecar["config"]
     assert (config["width"], config["growth"], config["scale"], config["unshuffle"], config["levels"]) == (
         6, 1.5, 1, 4, 1,
     )  # fmt: skip

@@ -138,3 +138,43 @@ def test_skip_variant_is_the_unet_order_and_old_sidecars_load_the_first_layout(t
     assert loaded.config.skip_order == "before"
     x = torch.rand(1, 1, 32, 32) * 2 - 1
     assert torch.allclose(loaded(x), first(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["residual", "tanh"])
+@pytest.mark.parametrize("noise_map", [False, True])
+def test_chroma_input_model_takes_lab_returns_l_and_grows_from_an_l_only_one(head, noise_map):
+    from denoisecli.models import with_chroma_input
+
+    torch.manual_seed(0)
+    l_only = build_model("skip", width=8, head=head, noise_map=noise_map)
+    with torch.no_grad():  # trained-looking batch norm, so eval mode is not the identity
+        for module in l_only.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    grown = with_chroma_input(l_only.eval())
+    assert grown.config.chroma_input and grown.config.input_channels == 3
+    lab = torch.rand(2, 3, 37, 51) * 2 - 1
+    with torch.no_grad():
+        assert grown(lab).shape == (2, 1, 37, 51)
+        # Zero weights on A/B: the grown model is the L-only one until it is trained.
+        torch.testing.assert_close(grown(lab), l_only(lab[:, :1]))
+    with pytest.raises(ValueError, match="N x 3 x H x W"):
+        grown(lab[:, :1])
+    grown.train()
+    grown(lab).square().mean().backward()
+    assert grown.stem[0].weight.grad[:, 4:12].abs().sum() > 0  # the A/B weights learn
+
+
+def test_network_input_with_chroma_stacks_scaled_a_b_and_zeros_for_gray():
+    from denoisecli.color import rgb_to_lab
+    from denoisecli.pipeline import network_input
+
+    rgb = torch.rand(1, 3, 8, 8)
+    lab, lightness = network_input(rgb)
+    _, stacked = network_input(rgb, chroma=True)
+    assert lightness.shape == (1, 1, 8, 8) and stacked.shape == (1, 3, 8, 8)
+    assert torch.equal(stacked[:, :1], lightness)
+    torch.testing.assert_close(stacked[:, 1:] * 50, rgb_to_lab(rgb)[:, 1:])
+    _, gray = network_input(rgb[:, :1], chroma=True)
+    assert gray.shape == (1, 3, 8, 8) and not gray[:, 1:].any()

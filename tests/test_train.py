@@ -3,6 +3,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import run_torchrun, smooth_rgb, write_png
@@ -237,3 +238,20 @@ def test_init_from_weights_and_mismatch(photo_folder, tmp_path):
     assert (second / "model.safetensors").is_file()
     with pytest.raises(DenoiseError, match="model config differs"):
         fit(tiny_config(photo_folder, tmp_path / "third", variant="noskip", init_from=str(first / "model.safetensors")))
+
+
+def test_a_chroma_input_run_grows_from_an_l_only_model_and_denoises(photo_folder, tmp_path):
+    from denoisecli.inference import Denoiser
+
+    first = tmp_path / "first"
+    fit(tiny_config(photo_folder, first, steps=3))
+    grown = tmp_path / "grown"
+    changes = {"model_overrides": {"width": 4, "chroma_input": True}, "init_from": str(first / "model.safetensors")}
+    fit(tiny_config(photo_folder, grown, steps=3, **changes))
+    model, sidecar = load_model(grown / "model.safetensors")
+    assert sidecar["config"]["chroma_input"] and model.stem[0].weight.shape[1] == 12
+    denoiser = Denoiser.load(grown / "model.safetensors", torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    for channels in (3, 1):  # colour, and gray (whose A/B inputs are zero)
+        pixels = rng.random((20, 30, channels), dtype=np.float32)
+        assert denoiser.pixels(pixels).shape == pixels.shape

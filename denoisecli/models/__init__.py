@@ -7,7 +7,17 @@ from denoisecli.models.autoencoder import (
     Autoencoder,
     ModelConfig,
     build_model,
+    with_chroma_input,
 )
 from denoisecli.models.blocks import fold_batch_norm
 
-__all__ = ["DEFAULT_VARIANT", "HEADS", "VARIANTS", "Autoencoder", "ModelConfig", "build_model", "fold_batch_norm"]
+__all__ = [
+    "DEFAULT_VARIANT",
+    "HEADS",
+    "VARIANTS",
+    "Autoencoder",
+    "ModelConfig",
+    "build_model",
+    "fold_batch_norm",
+    "with_chroma_input",
+]

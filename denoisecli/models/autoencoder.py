@@ -1,6 +1,7 @@
 """The convolutional autoencoder and its three variants, which differ only in config.
 
-Shape: N x 1 x H x W lightness scaled to [-1, 1] in, the same out; any H and W (reflect-padded
+Shape: N x 1 x H x W lightness scaled to [-1, 1] in (N x 3 with A/B after it, if
+``chroma_input``), N x 1 x H x W out; any H and W (reflect-padded
 to a multiple of ``ModelConfig.multiple`` and cropped back).
 
 Layout, for ``levels`` = L: pixel-unshuffle (H/2, 4 channels) -> stem conv -> L encoder blocks
@@ -53,6 +54,14 @@ class ModelConfig:
     noise_map: bool = False
     skip_order: str = "before"  # "before" or "after" the decoder's upsampling; see the module doc
     # (the default is the layout of sidecars written before the key existed; `skip` sets "after")
+    # Feed the noisy A and B beside L (the output is still L). Noise added in RGB is independent per
+    # channel, and where colour is locally smooth R, G and B are three looks at the same detail;
+    # L alone weights them as luminance does, a noisier mix than the network can learn.
+    chroma_input: bool = False
+
+    @property
+    def input_channels(self) -> int:
+        return 3 if self.chroma_input else 1
 
     def channels(self) -> list[int]:
         return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
@@ -85,7 +94,7 @@ class Autoencoder(nn.Module):
         self.config = config
         channels = config.channels()
         packed = config.unshuffle**2
-        self.stem = conv_norm_relu(packed + int(config.noise_map), channels[0])
+        self.stem = conv_norm_relu(packed * config.input_channels + int(config.noise_map), channels[0])
         self.encoders = nn.ModuleList(
             EncoderBlock(channels[i], config.scale, channels[i + 1]) for i in range(config.levels)
         )
@@ -103,8 +112,9 @@ class Autoencoder(nn.Module):
         self.final = nn.Conv2d(final_in, packed, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"Autoencoder expects N x 1 x H x W, got shape {tuple(x.shape)}")
+        expected = self.config.input_channels
+        if x.ndim != 4 or x.shape[1] != expected:
+            raise ValueError(f"Autoencoder expects N x {expected} x H x W, got shape {tuple(x.shape)}")
         height, width = x.shape[-2:]
         multiple = self.config.multiple
         pad_bottom, pad_right = -height % multiple, -width % multiple
@@ -113,7 +123,8 @@ class Autoencoder(nn.Module):
             padded = pad_edges(x, (0, pad_right, 0, pad_bottom))
         packed = F.pixel_unshuffle(padded, self.config.unshuffle)
         if self.config.noise_map:
-            level = NOISE_MAP_GAIN * estimate_noise_level(x, ~saturated(x))
+            lightness = x[:, :1]
+            level = NOISE_MAP_GAIN * estimate_noise_level(lightness, ~saturated(lightness))
             packed = torch.cat([packed, level.view(-1, 1, 1, 1).expand(-1, 1, *packed.shape[-2:])], dim=1)
         features = self.stem(packed)
         skips = [features]
@@ -137,7 +148,7 @@ class Autoencoder(nn.Module):
 
     def _head(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.config.head == "residual":
-            return x - raw  # the network predicts the noise (DnCNN)
+            return x[:, :1] - raw  # the network predicts the noise in L (DnCNN)
         unit = self.config.tanh_scale * (torch.tanh(raw) + self.config.tanh_offset)
         return unit * 2 - 1
 
@@ -150,3 +161,24 @@ def build_model(variant: str = DEFAULT_VARIANT, **overrides) -> Autoencoder:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     return Autoencoder(replace(VARIANTS[variant], **overrides))
+
+
+@torch.no_grad()
+def with_chroma_input(model: Autoencoder) -> Autoencoder:
+    """An L-only model grown to take A/B too, computing exactly the same function to start with.
+
+    The stem's weights for the new A/B inputs are zero, so fine-tuning starts from the trained
+    L-only network and learns only what the colour channels add (``train --init``).
+    """
+    if model.config.chroma_input:
+        return model
+    grown = Autoencoder(replace(model.config, chroma_input=True))
+    state = model.state_dict()
+    old = state["stem.0.weight"]
+    packed = model.config.unshuffle**2
+    widened = old.new_zeros(grown.stem[0].weight.shape)
+    widened[:, :packed] = old[:, :packed]  # unshuffled L comes first, then A, then B
+    widened[:, 3 * packed :] = old[:, packed:]  # the noise map channel, if any, stays last
+    state["stem.0.weight"] = widened
+    grown.load_state_dict(state)
+    return grown.train(model.training)
