@@ -48,16 +48,17 @@ train() {
 }
 # 2026-11-27 (H200): skip, skip --levels 4, noskip, shallow. Second session (H100): skip, w24,
 # w24 + noise map, w32: width and the map tie skip (docs/RESULTS.md, "A second GPU session").
-# Since then the shipped skip is the U-Net order with a residual head, trained 39k steps on a
-# CPU, the last 20k with twice the salt-and-pepper and knockout (--noise-mix 1,3,2,1,2). Next:
-# that recipe on the GPU from scratch, the shipped weights trained on, and the two larger shapes.
-mix=(--model skip --skip-order after --head residual --noise-mix 1,3,2,1,2)
-train skip-after "${mix[@]}"
-train skip-after-init "${mix[@]}" --init weights/skip.safetensors --lr 2e-4
-train skip-after-l3 "${mix[@]}" --layers 3
-train skip-after-w24 "${mix[@]}" --width 24 --growth 1.5
+# Since then the shipped skip is the U-Net order with a residual head, trained on a CPU; the
+# seventh session found the pool's crops mostly flat and fine-tuned it with texture-aware crops
+# (--zoom-out 4 --min-texture 5) and the noisy A/B as extra inputs (--chroma-input). Next: that
+# recipe on the GPU from scratch, the shipped weights trained on, and the two larger shapes.
+mix=(--model skip --skip-order after --head residual --noise-mix 1,3,2,1,2 --zoom-out 4 --min-texture 5 --chroma-input)
+train skip-chroma "${mix[@]}"
+train skip-chroma-init "${mix[@]}" --init weights/skip.safetensors --lr 2e-4
+train skip-chroma-l3 "${mix[@]}" --layers 3
+train skip-chroma-w24 "${mix[@]}" --width 24 --growth 1.5
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(skip-after skip-after-init skip-after-l3 skip-after-w24)
+names=(skip-chroma skip-chroma-init skip-chroma-l3 skip-chroma-w24)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz
