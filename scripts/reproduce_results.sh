@@ -36,3 +36,7 @@ python scripts/pack_training_photos.py data/train-photos reports/pool-test --par
 denoisecli evaluate reports/pool-test --model skip --model skip@inf --baseline ffdnet --baseline nlm --protocol awgn \
   --sigma 0,25 --threads "$THREADS"
 python benchmarks/gap_to_ffdnet.py reports/pool-test --sigma 25 --limit 6 --models skip
+
+# How much texture the training crops carry against CBSD68, and what each sampler setting draws.
+python benchmarks/crop_texture.py data/train-photos --compare "$CBSD68" --sampler 1,0 --sampler 4,0 --sampler 1,5 \
+  --sampler 4,5

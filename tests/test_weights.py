@@ -30,3 +30,11 @@ def test_shipped_weights_reproduce_their_golden_output(variant):
     assert sidecar["variant"] == variant and model.config.to_dict() == sidecar["config"]
     assert path.stat().st_size < 10_000_000  # small enough for git
     np.testing.assert_allclose(golden_output(path), recorded["output"], atol=2e-4)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "weights" / "candidates").glob("*.safetensors")), ids=lambda p: p.stem)
+def test_candidate_weights_load_strictly_and_denoise(path):
+    model, sidecar = load_model(path)
+    assert model.config.to_dict() == sidecar["config"] and path.stat().st_size < 10_000_000
+    output = np.asarray(golden_output(path))
+    assert np.isfinite(output).all() and 0 <= output.min() and output.max() <= 1
