@@ -156,7 +156,7 @@ def texture(crop: np.ndarray) -> float:
     """High-pass RMS of a crop's channel mean on the 0-255 scale (3 x S x S int16 as ``load_rgb`` gives).
 
     The 5-point Laplacian divided by sqrt(20) reads as the standard deviation of white noise:
-    about 1 on a smooth gradient, 3 and up on foliage, fabric or gravel.
+    near 0 on flat areas and smooth gradients, 3 and up on foliage, fabric or gravel.
     """
     gray = crop.astype(np.float32).mean(axis=0) * (255.0 / 65535.0)
     laplacian = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
