@@ -40,3 +40,6 @@ python benchmarks/gap_to_ffdnet.py reports/pool-test --sigma 25 --limit 6 --mode
 # How much texture the training crops carry against CBSD68, and what each sampler setting draws.
 python benchmarks/crop_texture.py data/train-photos --compare "$CBSD68" --sampler 1,0 --sampler 4,0 --sampler 1,5 \
   --sampler 4,5
+python scripts/fetch_validation_photos.py data/val-skimage
+denoisecli evaluate data/val-skimage --model skip --model weights/candidates/skip-texture-chroma.safetensors \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS"
