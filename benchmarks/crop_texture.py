@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from denoisecli.data import RandomCrops, find_training_photos, load_rgb, split_by_name, texture
+from denoisecli.train import TrainConfig
 
 FLAT = 2.0
 
@@ -37,7 +38,8 @@ def folder_crops(folder: Path, size: int, per_photo: int) -> list[float]:
 
 
 def sampler_crops(folder: Path, size: int, count: int, zoom_out: int, min_texture: float) -> list[float]:
-    train = split_by_name(find_training_photos([folder]), 0.1, 0.1)["train"]  # train's default split
+    fractions = TrainConfig.validation_fraction, TrainConfig.test_fraction  # train's default split
+    train = split_by_name(find_training_photos([folder]), *fractions)["train"]
     crops = RandomCrops(train, size, seed=0, length=count, zoom_out=zoom_out, min_texture=min_texture)
     return [texture(crops[index].numpy()) for index in range(count)]
 

@@ -29,7 +29,7 @@ from denoisecli.evaluate import _ffdnet_network
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.metrics import psnr
 from denoisecli.models import fold_batch_norm
-from denoisecli.pipeline import network_input, network_output_to_image
+from denoisecli.pipeline import lab_to_network_input, network_input, network_output_to_image
 
 
 def quantised(image: torch.Tensor) -> torch.Tensor:
@@ -56,7 +56,7 @@ def scores_for(clean: torch.Tensor, sigma: float, seed: int, models: dict, ffdne
     }
     for name, model in models.items():
         with torch.no_grad():
-            lightness = model(network_input(noisy, model.config.chroma_input)[1])
+            lightness = model(lab_to_network_input(lab_noisy, model.config.chroma_input))
         row[f"L {name}"] = psnr(lightness, clean_l, peak=2).item()
         row[f"RGB {name}, raw"] = rgb_with_our_chroma(lightness)
         restored = network_output_to_image(lab_noisy, lightness, DEFAULT_CHROMA, DEFAULT_RESTORE)

@@ -18,7 +18,7 @@ from denoisecli.checkpoint import load_model, resolve_model_path
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.metrics import psnr
 from denoisecli.noise import blur
-from denoisecli.pipeline import network_input
+from denoisecli.pipeline import lab_to_network_input, network_input
 
 BLUR_SIGMAS = (0.5, 0.7, 0.9, 1.1, 1.3)
 
@@ -36,7 +36,7 @@ def main() -> None:
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
-    photos = [torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None] for path in images]
+    labs = [network_input(torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None])[0] for path in images]
     generator = torch.Generator().manual_seed(0)  # blur draws nothing random for a fixed sigma
     header = " | ".join(f"vs blur {sigma}" for sigma in BLUR_SIGMAS)
     print(f"{len(images)} clean images from {arguments.folder}; L PSNR (dB) of the output\n")
@@ -46,14 +46,14 @@ def main() -> None:
         model, _ = load_model(resolve_model_path(name))
         scores = torch.zeros(1 + len(BLUR_SIGMAS))
         with torch.inference_mode():
-            for photo in photos:
-                network_in = network_input(photo, model.config.chroma_input)[1]
+            for lab in labs:
+                network_in = lab_to_network_input(lab, model.config.chroma_input)
                 clean = network_in[:, :1]
                 output = model(network_in)
                 row = [lightness_psnr(output, clean)]
                 row += [lightness_psnr(output, blur(clean, generator, sigma)) for sigma in BLUR_SIGMAS]
                 scores += torch.tensor(row)
-        scores /= len(photos)
+        scores /= len(labs)
         print(f"| {name} | " + " | ".join(f"{value:.2f}" for value in scores.tolist()) + " |")
 
 

@@ -121,9 +121,8 @@ class RandomCrops(Dataset):
         rng = np.random.default_rng([self.seed, index])
         for draw in range(TEXTURE_DRAWS):
             crop = self._draw(rng)
-            if self.min_texture <= 0 or draw == TEXTURE_DRAWS - 1 or texture(crop) >= self.min_texture:
-                break
-            if rng.random() < FLAT_KEEP:
+            last = draw == TEXTURE_DRAWS - 1
+            if self.min_texture <= 0 or last or texture(crop) >= self.min_texture or rng.random() < FLAT_KEEP:
                 break
         crop = np.rot90(crop, k=int(rng.integers(0, 4)), axes=(1, 2))
         if rng.integers(0, 2):

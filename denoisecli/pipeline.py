@@ -36,11 +36,16 @@ def network_input(image: torch.Tensor, chroma: bool = False) -> tuple[torch.Tens
     scaled L, then A and B (``scale_chroma``; zeros for a gray image, which has no colour).
     """
     lab = rgb_to_lab(image) if image.shape[1] == 3 else gray_to_lightness(image)
+    return lab, lab_to_network_input(lab, chroma)
+
+
+def lab_to_network_input(lab: torch.Tensor, chroma: bool = False) -> torch.Tensor:
+    """LAB (N x 3) or L (N x 1) -> the network input, as ``network_input`` gives it from RGB or gray."""
     lightness = scale_lightness(lab[:, :1])
     if not chroma:
-        return lab, lightness
+        return lightness
     ab = scale_chroma(lab[:, 1:]) if lab.shape[1] == 3 else lightness.new_zeros(lightness.shape).expand(-1, 2, -1, -1)
-    return lab, torch.cat([lightness, ab], dim=1)
+    return torch.cat([lightness, ab], dim=1)
 
 
 def network_output_to_image(

@@ -193,7 +193,7 @@ def noisy_validation(clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(model: nn.Module, clean: torch.Tensor, noisy: torch.Tensor, device: torch.device) -> float:
+def validate(model: Autoencoder, clean: torch.Tensor, noisy: torch.Tensor, device: torch.device) -> float:
     """Mean RGB PSNR over the fixed validation crops, through the full colour pipeline."""
     model.eval()
     scores = []
