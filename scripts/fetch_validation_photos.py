@@ -1,6 +1,11 @@
 """A textured validation set from another source: scikit-image's sample photographs.
 
     python scripts/fetch_validation_photos.py data/val-skimage [--cache .cache/wheels]
+    python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
+
+``--pool`` also links the training pool's own validation photos (train's split by file name,
+default fractions) into the folder: those 16 photos are the set that picks the shipped default
+(docs/RESULTS.md, "The validation rule").
 
 The training pool's validation photos are the same flat wallpapers as its training photos, and
 they rank models against CBSD68 (docs/RESULTS.md, "Texture-aware crops and A/B as inputs"). These
@@ -19,6 +24,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from denoisecli.data import find_training_photos, split_by_name
+from denoisecli.train import TrainConfig
+
 VERSION = "0.26.0"
 PHOTOS = {
     "astronaut": "NASA, public domain",
@@ -36,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--cache", type=Path, default=Path(".cache/wheels"))
+    parser.add_argument("--pool", type=Path, help="training pool whose validation photos to link in too")
     arguments = parser.parse_args()
     arguments.cache.mkdir(parents=True, exist_ok=True)
     arguments.output.mkdir(parents=True, exist_ok=True)
@@ -50,6 +59,13 @@ def main() -> int:
             data = wheel.read(f"skimage/data/{name}.png")
             (arguments.output / f"{name}.png").write_bytes(data)
             manifest.append({"file": f"{name}.png", "source": f"scikit-image {VERSION}", "licence": licence})
+    if arguments.pool:
+        fractions = TrainConfig.validation_fraction, TrainConfig.test_fraction
+        for photo in split_by_name(find_training_photos([arguments.pool]), *fractions)["validation"]:
+            link = arguments.output / photo.name
+            link.unlink(missing_ok=True)
+            link.symlink_to(photo.resolve())
+            manifest.append({"file": photo.name, "source": f"training pool {arguments.pool}, validation split"})
     (arguments.output / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"{len(manifest)} photos -> {arguments.output}")
     return 0
