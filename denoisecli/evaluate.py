@@ -200,6 +200,8 @@ def _row(method: str, case: str, psnrs: list[float], ssims: list[float], scores:
         "ssim_mean": float(np.mean(ssims)),
         "ssim_std": float(np.std(ssims)),
         "seconds_per_megapixel": scores.seconds / scores.megapixels if scores.megapixels else None,
+        # In the order of Report.images: a mean can hide one photo that moves more than all others.
+        "psnr_per_image": [round(float(value), 4) for value in psnrs],
     }
 
 

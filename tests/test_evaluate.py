@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from conftest import smooth_rgb, write_png
 from PIL import Image
@@ -33,6 +34,9 @@ def test_seed_protocol_table_json_markdown_panel(test_folder, tmp_path, tiny_mod
     cases = {row["case"] for row in data["rows"] if row["method"] == model_label}
     assert cases == {"clean", "gaussian", "saltpepper", "blur", "knockout", "average5"}
     assert any(row["method"] == "median" for row in data["rows"])
+    for row in data["rows"]:  # per-photo PSNRs, in the order of "images", whose mean is the row's
+        assert len(row["psnr_per_image"]) == len(data["images"])
+        assert np.mean(row["psnr_per_image"]) == pytest.approx(row["psnr_mean"], abs=1e-3)
     assert (report_dir / "results.json").is_file()
     assert "| median | average5 |" in (report_dir / "report.md").read_text()
     panel = Image.open(report_dir / "panel.png")
