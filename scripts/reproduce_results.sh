@@ -43,3 +43,9 @@ python benchmarks/crop_texture.py data/train-photos --compare "$CBSD68" --sample
 python scripts/fetch_validation_photos.py data/val-skimage
 denoisecli evaluate data/val-skimage --model skip --model weights/candidates/skip-texture-chroma.safetensors \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS"
+
+# The validation rule that picks the default (16 photos: the pool's validation split plus the
+# scikit-image photos), shipped model against the kept candidate; per-photo PSNRs in results.json.
+python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
+denoisecli evaluate data/validation --model skip --model weights/candidates/skip-texture-chroma.safetensors \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/validation
