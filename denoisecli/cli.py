@@ -484,6 +484,10 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for models and baselines.")] = None,
+    psnr_cap: Annotated[
+        float | None,
+        typer.Option(help="Cap each PSNR at this (dB), per image and case, before means (48: ~1 level RMS)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score models and classical baselines side by side on the same noisy inputs.
@@ -522,6 +526,7 @@ def evaluate(
                 limit,
                 output,
                 on_image=lambda name: progress.update(task, advance=1, rate=name),
+                psnr_cap=psnr_cap,
             )
         if output is not None:
             write_report(report, output)
@@ -536,15 +541,20 @@ def evaluate(
 def _results_table(report):
     from rich.table import Table
 
-    table = Table(title=f"{report.protocol} protocol, {report.details['images']} images ({report.details['noise']})")
-    for column in ["method", "case", "PSNR (dB)", "SSIM", "s/MP"]:
+    cap = report.details.get("psnr_cap")
+    title = f"{report.protocol} protocol, {report.details['images']} images ({report.details['noise']})"
+    table = Table(title=title + (f", PSNR capped at {cap:g} dB" if cap is not None else ""))
+    columns = ["method", "case", "PSNR (dB)", *(["uncapped"] if cap is not None else []), "SSIM", "s/MP"]
+    for column in columns:
         table.add_column(column, justify="left" if column in ("method", "case") else "right")
     for row in report.rows():
         speed = f"{row['seconds_per_megapixel']:.3f}" if row["seconds_per_megapixel"] is not None else ""
+        uncapped = [f"{row['psnr_mean_uncapped']:.2f}"] if cap is not None else []
         table.add_row(
             row["method"],
             row["case"],
             f"{row['psnr_mean']:.2f} ± {row['psnr_std']:.2f}",
+            *uncapped,
             f"{row['ssim_mean']:.4f}",
             speed,
         )

@@ -54,6 +54,27 @@ def test_same_seed_same_numbers_and_table_output(test_folder, tiny_model_path):
     assert table.exit_code == 0 and "average5" in table.stdout
 
 
+def test_a_psnr_cap_bounds_every_photo_before_the_means_and_keeps_the_uncapped_mean(test_folder, tmp_path):
+    plain = json.loads(run(test_folder, "--baseline", "median", "--json", "-q").stdout)["rows"]
+    report_dir = tmp_path / "capped"
+    result = run(test_folder, "--baseline", "median", "--psnr-cap", 30, "--json", "-q", "-o", report_dir)
+    assert result.exit_code == 0, result.output
+    capped = json.loads(result.stdout)["rows"]
+    by_case = {row["case"]: row for row in capped}
+    for row, before in zip(capped, plain, strict=True):
+        assert max(row["psnr_per_image"]) <= 30
+        assert row["psnr_mean_uncapped"] == pytest.approx(before["psnr_mean"])
+        assert row["psnr_mean"] <= before["psnr_mean"]
+    # The smooth test photos come back from the median above 30 dB when clean: capped there.
+    assert by_case["clean"]["psnr_mean"] == 30 < by_case["clean"]["psnr_mean_uncapped"]
+    # The five-output average is the mean of the capped cases, not a capped mean of the raw ones.
+    five = ["clean", "gaussian", "saltpepper", "blur", "knockout"]
+    assert by_case["average5"]["psnr_mean"] == pytest.approx(np.mean([by_case[c]["psnr_mean"] for c in five]))
+    assert "capped at 30 dB" in (report_dir / "report.md").read_text()
+    assert "capped at 30 dB" in run(test_folder, "--baseline", "median", "--psnr-cap", 30, "-q").stdout
+    assert run(test_folder, "--baseline", "median", "--psnr-cap", 0, "-q").exit_code == 1
+
+
 def test_awgn_protocol_rows_per_sigma(test_folder, tiny_model_path):
     result = run(test_folder, "--model", tiny_model_path, "--protocol", "awgn", "--sigma", "15,50", "--json", "-q")
     assert result.exit_code == 0, result.output
