@@ -8,13 +8,15 @@ CBSD68=${CBSD68:-../shared/data/testsets/CBSD68}
 THREADS=${THREADS:-2}
 
 # The textbook experiment: three variants and the classical baselines on the same inputs.
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model noskip --model shallow \
+# BEFORE: the default until the ninth session, beside the current one.
+BEFORE=weights/candidates/skip-sixth-session.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model noskip --model shallow --model "$BEFORE" \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --baseline nlm --baseline ffdnet --protocol awgn \
-  --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
-denoisecli evaluate "$CBSD68" --model skip --baseline ffdnet --protocol awgn \
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$BEFORE" --baseline nlm --baseline ffdnet \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$BEFORE@inf" --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
 
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
@@ -25,13 +27,13 @@ python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
 python benchmarks/chroma.py "$CBSD68" --model skip
-python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$BEFORE"
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
 python benchmarks/train_throughput.py --device cpu --loader data/train-photos --workers 2 --batch-size 256 --steps 40
 
 # What the default does to a clean photo, and the in-domain test against FFDNet.
-python benchmarks/texture_loss.py "$CBSD68" --models skip noskip shallow --limit 20
+python benchmarks/texture_loss.py "$CBSD68" --models skip noskip shallow "$BEFORE" --limit 20
 python scripts/pack_training_photos.py data/train-photos reports/pool-test --parts test --center 512
 denoisecli evaluate reports/pool-test --model skip --model skip@inf --baseline ffdnet --baseline nlm --protocol awgn \
   --sigma 0,25 --threads "$THREADS"
@@ -41,11 +43,12 @@ python benchmarks/gap_to_ffdnet.py reports/pool-test --sigma 25 --limit 6 --mode
 python benchmarks/crop_texture.py data/train-photos --compare "$CBSD68" --sampler 1,0 --sampler 4,0 --sampler 1,5 \
   --sampler 4,5
 python scripts/fetch_validation_photos.py data/val-skimage
-denoisecli evaluate data/val-skimage --model skip --model weights/candidates/skip-texture-chroma.safetensors \
+denoisecli evaluate data/val-skimage --model skip --model "$BEFORE" \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS"
 
 # The validation rule that picks the default (16 photos: the pool's validation split plus the
-# scikit-image photos), shipped model against the kept candidate; per-photo PSNRs in results.json.
+# scikit-image photos; each photo's PSNR per case capped at 48 dB), the default against the one
+# before it; per-photo PSNRs in results.json.
 python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
-denoisecli evaluate data/validation --model skip --model weights/candidates/skip-texture-chroma.safetensors \
-  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/validation
+denoisecli evaluate data/validation --model skip --model "$BEFORE" \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 -o reports/validation
