@@ -52,3 +52,4 @@ denoisecli evaluate data/val-skimage --model skip --model "$BEFORE" \
 python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
 denoisecli evaluate data/validation --model skip --model "$BEFORE" \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 -o reports/validation
+python scripts/compare_results.py reports/validation/results.json --base skip

@@ -41,3 +41,29 @@ def test_fetch_validation_photos_links_the_pools_validation_split(tmp_path):
     assert (output / "coffee.png").read_bytes() == b"png bytes of coffee"
     manifest = json.loads((output / "manifest.json").read_text())
     assert len(manifest) == len(module.PHOTOS) + len(expected)
+
+
+def test_compare_results_gives_paired_differences_to_the_base(tmp_path):
+    rows = [
+        {"method": "runs/a/model", "case": "gaussian", "psnr_per_image": [30.0, 31.0, 32.0]},
+        {"method": "skip", "case": "gaussian", "psnr_per_image": [29.0, 31.0, 33.0]},
+        {"method": "skip", "case": "clean", "psnr_per_image": [48.0, 48.0, 40.0]},
+        {"method": "runs/a/model", "case": "clean", "psnr_per_image": [48.0, 48.0, 46.0]},
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"rows": rows}))
+    script = ROOT / "scripts" / "compare_results.py"
+    run = [sys.executable, str(script), str(results), "--json", "--base"]
+    out = json.loads(subprocess.run([*run, "skip"], check=True, capture_output=True, text=True).stdout)
+    by_case = {row["case"]: row for row in out}
+    assert set(by_case) == {"gaussian", "clean"} and all(row["method"] == "runs/a/model" for row in out)
+    # Differences +1, 0, -1: mean 0, sample deviation 1, standard error 1/sqrt(3).
+    assert by_case["gaussian"]["mean_difference"] == 0
+    assert abs(by_case["gaussian"]["standard_error"] - 3**-0.5) < 1e-9
+    assert (by_case["gaussian"]["ahead"], by_case["gaussian"]["behind"]) == (1, 1)
+    assert (by_case["clean"]["mean_difference"], by_case["clean"]["ahead"], by_case["clean"]["behind"]) == (2, 1, 0)
+    # A substring picks the base; one that matches both methods is a clear error.
+    swapped = json.loads(subprocess.run([*run, "runs/a"], check=True, capture_output=True, text=True).stdout)
+    assert {row["method"] for row in swapped} == {"skip"}
+    ambiguous = subprocess.run([*run, "s"], capture_output=True, text=True)
+    assert ambiguous.returncode != 0 and "matches 2 of the methods" in ambiguous.stderr
