@@ -50,8 +50,9 @@ train() {
 # w24 + noise map, w32: width and the map tie skip (docs/RESULTS.md, "A second GPU session").
 # Since then the shipped skip is the U-Net order with a residual head, trained on a CPU; the
 # seventh session found the pool's crops mostly flat and fine-tuned it with texture-aware crops
-# (--zoom-out 4 --min-texture 5) and the noisy A/B as extra inputs (--chroma-input). Next: that
-# recipe on the GPU from scratch, the shipped weights trained on, and the two larger shapes.
+# (--zoom-out 4 --min-texture 5) and the noisy A/B as extra inputs (--chroma-input), the default
+# since the ninth. Next: that recipe on the GPU from scratch, the shipped weights trained on, and
+# the two larger shapes. Score them on the CPU machine with the capped rule (docs/RESULTS.md).
 mix=(--model skip --skip-order after --head residual --noise-mix 1,3,2,1,2 --zoom-out 4 --min-texture 5 --chroma-input)
 train skip-chroma "${mix[@]}"
 train skip-chroma-init "${mix[@]}" --init weights/skip.safetensors --lr 2e-4
