@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from pathlib import Path
 
 
@@ -31,15 +32,13 @@ def paired_differences(results: dict, base: str) -> list[dict]:
             continue
         differences = [ours - theirs for ours, theirs in zip(values, by_key[(base, case)], strict=True)]
         count = len(differences)
-        mean = sum(differences) / count
-        variance = sum((d - mean) ** 2 for d in differences) / (count - 1) if count > 1 else 0.0
         rows.append(
             {
                 "method": method,
                 "base": base,
                 "case": case,
-                "mean_difference": mean,
-                "standard_error": math.sqrt(variance / count),
+                "mean_difference": statistics.fmean(differences),
+                "standard_error": statistics.stdev(differences) / math.sqrt(count) if count > 1 else 0.0,
                 "ahead": sum(d > 0 for d in differences),
                 "behind": sum(d < 0 for d in differences),  # the rest tie (both at a cap, say)
                 "images": count,
