@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from denoisecli.atomic import atomic_path
+from denoisecli.detail import check_strength_schedule
 from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
 
@@ -83,6 +84,10 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         raise DenoiseError(f"{path}: not a readable safetensors file ({error})") from None
     if sidecar.get("format_version") != FORMAT_VERSION:
         raise DenoiseError(f"{path}: model format {sidecar.get('format_version')} is not {FORMAT_VERSION}")
+    try:
+        check_strength_schedule(sidecar.get("color", {}).get("restore", {}).get("strength_by_noise"))
+    except ValueError as error:
+        raise DenoiseError(f"{sidecar_file}: {error}") from None
     model = Autoencoder(config)
     try:
         model.load_state_dict(state, strict=True)

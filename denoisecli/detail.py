@@ -20,6 +20,7 @@ saturated impulse instead takes the mean of its trusted neighbours (``isolated_i
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -103,6 +104,43 @@ def restore_detail(
     power = box_filter(removed * removed * trusted, radius) / box_filter(trusted, radius).clamp_min(1e-3)
     gain = (1 - strength * sigma**2 / power.clamp_min(1e-12)).clamp(0, 1) * trusted
     return smoothed + gain * removed
+
+
+def strength_multiplier(noise: torch.Tensor, schedule: list | None) -> torch.Tensor | float:
+    """How much to scale the restore strengths at the estimated noise level ``noise`` (any shape,
+    L units 0-100): piecewise linear through ``schedule``'s [noise, multiplier] points, constant
+    beyond the first and last. None (a sidecar without ``strength_by_noise``) is 1 everywhere.
+
+    Why: the local Wiener gain treats what the network removed as noise plus lost signal. On a
+    clean or lightly noisy photo that is right or even cautious; on a very noisy one the
+    network's residual is mostly noise that the local power test reads as signal, so the same
+    gain gives noise back (docs/RESULTS.md, "A restore strength that follows the noise").
+    """
+    if not schedule:
+        return 1.0
+    levels = torch.tensor([float(level) for level, _ in schedule], dtype=noise.dtype, device=noise.device)
+    multipliers = torch.tensor([float(m) for _, m in schedule], dtype=noise.dtype, device=noise.device)
+    if len(schedule) == 1:
+        return multipliers[0].expand_as(noise).clone()
+    clamped = noise.clamp(levels[0], levels[-1])
+    upper = torch.searchsorted(levels, clamped.contiguous(), right=True).clamp(1, len(schedule) - 1)
+    low, high = levels[upper - 1], levels[upper]
+    fraction = ((clamped - low) / (high - low)).clamp(0, 1)
+    return multipliers[upper - 1] + fraction * (multipliers[upper] - multipliers[upper - 1])
+
+
+def check_strength_schedule(schedule) -> None:
+    """Raise ValueError unless ``schedule`` is None or [noise, multiplier] pairs with rising noise
+    levels and multipliers of 0 or more."""
+    if schedule is None:
+        return
+    try:
+        levels = [float(level) for level, _ in schedule]
+        multipliers = [float(m) for _, m in schedule]
+    except (TypeError, ValueError):
+        raise ValueError(f"strength_by_noise must be [noise, multiplier] pairs, got {schedule!r}") from None
+    if not levels or any(b <= a for a, b in itertools.pairwise(levels)) or min(multipliers) < 0:
+        raise ValueError(f"strength_by_noise needs rising noise levels and multipliers >= 0, got {schedule!r}")
 
 
 class Impulses(NamedTuple):

@@ -23,7 +23,7 @@ from denoisecli.color import (
     scale_lightness,
     unscale_lightness,
 )
-from denoisecli.detail import fill_impulses, isolated_impulses, restore_detail, trusted_pixels
+from denoisecli.detail import fill_impulses, isolated_impulses, restore_detail, strength_multiplier, trusted_pixels
 from denoisecli.noise import estimate_noise_level, saturated
 
 MIN_RESTORE_SIDE = 3
@@ -55,7 +55,9 @@ def network_output_to_image(
 
     ``chroma`` holds ``method``, ``sigma``, ``radius``, ``epsilon``, ``fill_sigma`` and ``tolerance``
     (see ``color.smooth_chroma``); ``restore`` holds ``radius``, ``strength``, ``chroma_strength``
-    and ``impulse_threshold`` (see ``detail``), or is None for the smoothed outputs as they are.
+    and ``impulse_threshold``, and optionally ``strength_by_noise`` (both strengths scaled by the
+    noise level estimated per image, ``detail.strength_multiplier``), or is None for the
+    smoothed outputs as they are.
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
@@ -64,8 +66,10 @@ def network_output_to_image(
     trusted = impulses = None
     if restore is not None:
         sigma = estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)
+        multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
-        output = restore_detail(noisy_scaled, output, sigma, restore["strength"], restore["radius"], trusted)
+        strength = restore["strength"] * multiplier
+        output = restore_detail(noisy_scaled, output, sigma, strength, restore["radius"], trusted)
         impulses = isolated_impulses(noisy_scaled, trusted, sigma, restore["impulse_threshold"])
         output = fill_impulses(output, impulses)
     lightness = unscale_lightness(output).clamp(0, 100)
@@ -75,9 +79,8 @@ def network_output_to_image(
     filled = fill_outliers(noisy_lab[:, 1:], weights, chroma["fill_sigma"])
     ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
     if restore is not None:
-        ab = restore_detail(
-            filled, ab, _chroma_noise(filled, trusted), restore["chroma_strength"], restore["radius"], trusted
-        )
+        chroma_strength = restore["chroma_strength"] * multiplier
+        ab = restore_detail(filled, ab, _chroma_noise(filled, trusted), chroma_strength, restore["radius"], trusted)
         ab = fill_impulses(ab, impulses)
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
 

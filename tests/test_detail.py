@@ -7,7 +7,15 @@ from conftest import smooth_rgb
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE
 from denoisecli.color import gaussian_blur
-from denoisecli.detail import fill_impulses, isolated_impulses, median3x3, restore_detail, trusted_pixels
+from denoisecli.detail import (
+    check_strength_schedule,
+    fill_impulses,
+    isolated_impulses,
+    median3x3,
+    restore_detail,
+    strength_multiplier,
+    trusted_pixels,
+)
 from denoisecli.inference import Denoiser
 from denoisecli.metrics import psnr
 from denoisecli.models import build_model
@@ -167,3 +175,37 @@ def test_the_pipeline_fills_salt_and_pepper_a_model_left_in_place():
     # A model that changes nothing: only the fill can take the impulses out, in L and in A/B.
     restored = network_output_to_image(lab, network_in, DEFAULT_CHROMA, DEFAULT_RESTORE)
     assert psnr(restored, clean).item() > psnr(noisy, clean).item() + 8  # 11.6 dB with the fill, 0.9 without
+
+
+def test_strength_multiplier_is_piecewise_linear_in_the_noise_and_flat_beyond_its_ends():
+    noise = torch.tensor([0.0, 1.0, 2.0, 5.0, 8.0, 20.0])
+    got = strength_multiplier(noise, [[1.0, 0.5], [2.0, 1.0], [8.0, 4.0]])
+    assert torch.allclose(got, torch.tensor([0.5, 0.5, 1.0, 2.5, 4.0, 4.0]))
+    assert strength_multiplier(noise, None) == 1.0
+    assert torch.equal(strength_multiplier(noise, [[3.0, 2.0]]), torch.full_like(noise, 2.0))
+
+
+@pytest.mark.parametrize("schedule", [[[2.0, 1.0], [1.0, 2.0]], [[1.0, -1.0]], [], [[1.0]], "x"])
+def test_a_strength_schedule_needs_rising_noise_levels_and_multipliers_of_zero_or_more(schedule):
+    with pytest.raises(ValueError, match="strength_by_noise"):
+        check_strength_schedule(schedule)
+
+
+def test_the_pipeline_reads_the_restore_strength_from_each_photos_noise_level():
+    clean = torch.from_numpy(smooth_rgb(64, 64, seed=4)).permute(2, 0, 1)[None]
+    clean = (clean + 0.1 * stripes(64, 64, 1.0)).clamp(0, 1)
+    softened = lambda lightness: gaussian_blur(lightness, 1.0)  # noqa: E731 - a blurring "model"
+    # Strength 1 below 1 L unit of estimated noise, all but the raw output above 2.
+    schedule = {**DEFAULT_RESTORE, "strength_by_noise": [[1.0, 1.0], [2.0, 1e9]]}
+    smoothed_out = {**DEFAULT_RESTORE, "strength": 1e9, "chroma_strength": 1e9}
+    for noisy, expected in [
+        (clean, DEFAULT_RESTORE),  # no noise: the schedule says 1
+        (
+            (clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1),
+            smoothed_out,
+        ),
+    ]:
+        lab, lightness = network_input(noisy)
+        output = softened(lightness)
+        got = network_output_to_image(lab, output, DEFAULT_CHROMA, schedule)
+        assert torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, expected), atol=1e-6)

@@ -101,6 +101,20 @@ def test_a_sidecar_from_before_a_config_field_loads_with_its_default(tmp_path):
     assert model.config.noise_map is False
 
 
+def test_a_sidecar_with_a_broken_strength_schedule_is_refused_in_one_line(tmp_path):
+    import json
+
+    from denoisecli.checkpoint import export_model, load_model, sidecar_path
+    from denoisecli.errors import DenoiseError
+
+    path = export_model(build_model("shallow", width=4).eval(), tmp_path / "m.safetensors", "shallow")
+    sidecar = json.loads(sidecar_path(path).read_text())
+    sidecar["color"]["restore"]["strength_by_noise"] = [[8.0, 4.0], [1.0, 0.5]]  # falling noise levels
+    sidecar_path(path).write_text(json.dumps(sidecar))
+    with pytest.raises(DenoiseError, match=r"m\.json: strength_by_noise needs rising"):
+        load_model(path)
+
+
 def test_unet_skip_order_puts_the_finest_skip_into_a_decoder_block(tmp_path):
     from denoisecli.checkpoint import export_model, load_model
 
