@@ -7,7 +7,8 @@ For each test image and noise, the clean L replaces the noisy L (the best any L 
 do), the noisy A/B go through each chroma filter, and PSNR is taken on the 8-bit RGB result.
 The highest mean decides ``DEFAULT_CHROMA`` in denoisecli/checkpoint.py. With ``--model`` the
 L is that model's instead and each filter runs inside the whole pipeline, restore step
-included (``pipeline.network_output_to_image``): what ``denoise`` would write with it.
+included, with the model's own restore settings (``pipeline.network_output_to_image``): what
+``denoise`` would write with it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ CANDIDATES = {
     "gaussian sigma 4": {"method": "gaussian", "sigma": 4.0},
     "guided r3 eps100": {"method": "guided", "radius": 3, "epsilon": 100.0},
     "guided r5 eps100": {"method": "guided", "radius": 5, "epsilon": 100.0},
+    "guided r7 eps100": {"method": "guided", "radius": 7, "epsilon": 100.0},
+    "guided r5 eps400": {"method": "guided", "radius": 5, "epsilon": 400.0},
     "guided r3 eps25": {"method": "guided", "radius": 3, "epsilon": 25.0},
     "guided r2 eps100": {"method": "guided", "radius": 2, "epsilon": 100.0},
 }
@@ -55,9 +58,11 @@ def main() -> None:
     images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
     candidates = {name: settings for name, settings in CANDIDATES.items() if settings or not arguments.model}
     scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in candidates}
-    model = None
+    model, restore = None, dict(DEFAULT_RESTORE)
     if arguments.model:
-        model = fold_batch_norm(load_model(resolve_model_path(arguments.model))[0].eval())
+        model, sidecar = load_model(resolve_model_path(arguments.model))
+        model = fold_batch_norm(model.eval())
+        restore.update(sidecar.get("color", {}).get("restore", {}))  # its own restore step, as denoise runs it
     for path in images:
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
         clean_lightness = rgb_to_lab(clean)[:, :1]
@@ -70,7 +75,7 @@ def main() -> None:
                     output = model(network_in)
                 for name, settings in candidates.items():
                     chroma_settings = {**DEFAULT_CHROMA, **settings}
-                    restored = network_output_to_image(noisy_lab, output, chroma_settings, DEFAULT_RESTORE)
+                    restored = network_output_to_image(noisy_lab, output, chroma_settings, restore)
                     restored = clip_to_photo(restored)
                     scores[name][case.name].append(psnr(restored, clean).item())
                 continue
