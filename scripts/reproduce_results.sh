@@ -22,6 +22,7 @@ denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$BEFORE@inf
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
 python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --models skip
 python benchmarks/restore.py "$CBSD68" --model skip --limit 16
+python benchmarks/restore_strength.py data/validation --model skip  # the restore strength against the noise level
 python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.

@@ -67,3 +67,20 @@ def test_compare_results_gives_paired_differences_to_the_base(tmp_path):
     assert {row["method"] for row in swapped} == {"skip"}
     ambiguous = subprocess.run([*run, "s"], capture_output=True, text=True)
     assert ambiguous.returncode != 0 and "matches 2 of the methods" in ambiguous.stderr
+
+
+def test_restore_strength_benchmark_reads_a_rising_noise_level_off_rising_noise(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=5))
+    out = tmp_path / "scores.json"
+    script = ROOT / "benchmarks" / "restore_strength.py"
+    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1", "--json", str(out)]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert "| sigma50 |" in printed and "x1000" in printed
+    scores = json.loads(out.read_text())
+    noise = [scores["noise"][case][0] for case in ("sigma5", "sigma15", "sigma25", "sigma35", "sigma50")]
+    assert noise == sorted(noise) and scores["noise"]["clean"][0] < noise[0]
+    assert len(scores["psnr"]["sigma25@x1"]) == 1
