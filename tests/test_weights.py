@@ -38,3 +38,31 @@ def test_candidate_weights_load_strictly_and_denoise(path):
     assert model.config.to_dict() == sidecar["config"] and path.stat().st_size < 10_000_000
     output = np.asarray(golden_output(path))
     assert np.isfinite(output).all() and 0 <= output.min() and output.max() <= 1
+
+
+def test_the_default_gives_back_more_detail_on_a_nearly_clean_photo_than_a_constant_strength():
+    import copy
+
+    import torch
+    from conftest import smooth_rgb
+
+    from denoisecli.inference import Denoiser
+    from denoisecli.metrics import psnr
+
+    model, sidecar = load_model(resolve_model_path("skip"))
+    assert sidecar["color"]["restore"]["strength_by_noise"], "the default ships a noise-following strength"
+    constant = copy.deepcopy(sidecar)
+    del constant["color"]["restore"]["strength_by_noise"]
+    # Fine texture under faint noise (sigma 2 of 255: estimated L noise about 0.6, multiplier about 0.6).
+    clean = smooth_rgb(48, 64, seed=7) + 0.08 * np.sin(np.arange(64) * np.pi / 4)[None, :, None]
+    clean = np.clip(clean, 0, 1).astype(np.float32)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 2 / 255, clean.shape), 0, 1).astype(np.float32)
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        scheduled = Denoiser.from_model(model, cpu, sidecar).pixels(noisy)
+        fixed = Denoiser.from_model(copy.deepcopy(model), cpu, constant).pixels(noisy)
+
+    def score(pixels: np.ndarray) -> float:
+        return psnr(torch.from_numpy(pixels)[None], torch.from_numpy(clean)[None]).item()
+
+    assert score(scheduled) > score(fixed) + 0.5
