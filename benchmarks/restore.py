@@ -6,7 +6,8 @@ For each image and case (clean; Gaussian sigma 5, 15, 25, 50; salt-and-pepper 5%
 impulses 5%; blur sigma 1.5; knockout 5%; all clipped to 8 bits, one seed per image), the model
 runs once and the full post-processing (``pipeline.network_output_to_image``) runs with each
 setting: none (the smoothed outputs as they are), the default, and the default with one value
-changed. RGB PSNR (dB) on the 8-bit result, mean over images.
+changed (the default is the model's sidecar's; ``--vary`` keeps only some settings' variations,
+``--cases`` some cases). RGB PSNR (dB) on the 8-bit result, mean over images.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ VARIATIONS = [
     ("chroma_strength", 4.0),
     ("impulse_threshold", 3.0),
     ("impulse_threshold", 6.0),
+    ("most_untrusted", 1),
+    ("most_untrusted", 3),
+    ("most_untrusted", 4),
+    ("most_untrusted", 6),
 ]
 
 
@@ -57,30 +62,37 @@ def main() -> None:
     parser.add_argument("--model", default="skip")
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--vary", nargs="+", help="only the variations of these settings (e.g. most_untrusted)")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
-    model = fold_batch_norm(load_model(resolve_model_path(arguments.model))[0].eval())
-    settings = {"none": None, "default": dict(DEFAULT_RESTORE)}
+    model, sidecar = load_model(resolve_model_path(arguments.model))
+    model = fold_batch_norm(model.eval())
+    chroma = {**DEFAULT_CHROMA, **sidecar.get("color", {}).get("chroma", {})}
+    default = {**DEFAULT_RESTORE, **sidecar.get("color", {}).get("restore", {})}  # the model's own
+    settings = {"none": None, "default": default}
     for key, value in VARIATIONS:
-        settings[f"{key} {value:g}"] = {**DEFAULT_RESTORE, key: value}
-    scores = {(name, case): [] for name in settings for case in CASES}
+        if not arguments.vary or key in arguments.vary:
+            settings[f"{key} {value:g}"] = {**default, key: value}
+    cases = arguments.cases
+    scores = {(name, case): [] for name in settings for case in cases}
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
     for index, path in enumerate(images):
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None].float()
-        for case in CASES:
+        for case in cases:
             noisy = corrupted(clean, case, torch.Generator().manual_seed(index))
             lab, network_in = network_input(noisy, model.config.chroma_input)
             with torch.inference_mode():
                 output = model(network_in)
                 for name, restore in settings.items():
-                    restored = clip_to_photo(network_output_to_image(lab, output, DEFAULT_CHROMA, restore))
+                    restored = clip_to_photo(network_output_to_image(lab, output, chroma, restore))
                     scores[(name, case)].append(psnr(restored, clean).item())
     print(f"{len(images)} images from {arguments.folder}, model {arguments.model}; RGB PSNR (dB)")
-    print(f"default: {DEFAULT_RESTORE}\n")
-    print("| restore | " + " | ".join(CASES) + " |")
-    print("|---|" + "---|" * len(CASES))
+    print(f"default (the model's sidecar): {default}\n")
+    print("| restore | " + " | ".join(cases) + " |")
+    print("|---|" + "---|" * len(cases))
     for name in settings:
-        print(f"| {name} | " + " | ".join(f"{np.mean(scores[(name, case)]):.2f}" for case in CASES) + " |")
+        print(f"| {name} | " + " | ".join(f"{np.mean(scores[(name, case)]):.2f}" for case in cases) + " |")
 
 
 if __name__ == "__main__":

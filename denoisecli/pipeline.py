@@ -56,8 +56,8 @@ def network_output_to_image(
     ``chroma`` holds ``method``, ``sigma``, ``radius``, ``epsilon``, ``fill_sigma`` and ``tolerance``
     (see ``color.smooth_chroma``); ``restore`` holds ``radius``, ``strength``, ``chroma_strength``
     and ``impulse_threshold``, and optionally ``strength_by_noise`` (both strengths scaled by the
-    noise level estimated per image, ``detail.strength_multiplier``), or is None for the
-    smoothed outputs as they are.
+    noise level estimated per image, ``detail.strength_multiplier``) and ``most_untrusted`` (see
+    ``detail.isolated_impulses``), or is None for the smoothed outputs as they are.
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
@@ -70,7 +70,9 @@ def network_output_to_image(
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
         strength = restore["strength"] * multiplier
         output = restore_detail(noisy_scaled, output, sigma, strength, restore["radius"], trusted)
-        impulses = isolated_impulses(noisy_scaled, trusted, sigma, restore["impulse_threshold"])
+        impulses = isolated_impulses(
+            noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", 2)
+        )
         output = fill_impulses(output, impulses)
     lightness = unscale_lightness(output).clamp(0, 100)
     if noisy_lab.shape[1] == 1:

@@ -175,6 +175,11 @@ def test_the_pipeline_fills_salt_and_pepper_a_model_left_in_place():
     # A model that changes nothing: only the fill can take the impulses out, in L and in A/B.
     restored = network_output_to_image(lab, network_in, DEFAULT_CHROMA, DEFAULT_RESTORE)
     assert psnr(restored, clean).item() > psnr(noisy, clean).item() + 8  # 11.6 dB with the fill, 0.9 without
+    # The sidecar may say how many untrusted pixels an impulse's 3x3 may hold: 0 fills none.
+    unfilled = network_output_to_image(lab, network_in, DEFAULT_CHROMA, {**DEFAULT_RESTORE, "most_untrusted": 0})
+    more = network_output_to_image(lab, network_in, DEFAULT_CHROMA, {**DEFAULT_RESTORE, "most_untrusted": 4})
+    assert psnr(unfilled, clean).item() < psnr(noisy, clean).item() + 2 < psnr(restored, clean).item()
+    assert psnr(more, clean).item() >= psnr(restored, clean).item()
 
 
 def test_strength_multiplier_is_piecewise_linear_in_the_noise_and_flat_beyond_its_ends():
