@@ -19,10 +19,11 @@ import json
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.checkpoint import DEFAULT_CHROMA, load_model, resolve_model_path
 from denoisecli.color import lab_to_rgb, outlier_weights, rgb_to_lab, smooth_chroma
 from denoisecli.evaluate import Case, corrupt_for_case, image_seed
 from denoisecli.imageio import find_images, read_photo
+from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import fold_batch_norm
 from denoisecli.noise import clip_to_photo
@@ -58,11 +59,11 @@ def main() -> None:
     images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
     candidates = {name: settings for name, settings in CANDIDATES.items() if settings or not arguments.model}
     scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in candidates}
-    model, restore = None, dict(DEFAULT_RESTORE)
+    model, restore = None, None  # restore: the model's own settings, with --model
     if arguments.model:
         model, sidecar = load_model(resolve_model_path(arguments.model))
         model = fold_batch_norm(model.eval())
-        restore.update(sidecar.get("color", {}).get("restore", {}))  # its own restore step, as denoise runs it
+        restore = color_settings(sidecar)[1]  # its own restore step, as denoise runs it
     for path in images:
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
         clean_lightness = rgb_to_lab(clean)[:, :1]

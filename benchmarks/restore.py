@@ -17,8 +17,9 @@ import argparse
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.checkpoint import load_model, resolve_model_path
 from denoisecli.imageio import find_images, read_photo
+from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import fold_batch_norm
 from denoisecli.noise import blur, clip_to_photo, gaussian, knockout, salt_and_pepper
@@ -68,8 +69,7 @@ def main() -> None:
     torch.set_num_threads(arguments.threads)
     model, sidecar = load_model(resolve_model_path(arguments.model))
     model = fold_batch_norm(model.eval())
-    chroma = {**DEFAULT_CHROMA, **sidecar.get("color", {}).get("chroma", {})}
-    default = {**DEFAULT_RESTORE, **sidecar.get("color", {}).get("restore", {})}  # the model's own
+    chroma, default = color_settings(sidecar)  # the model's own
     settings = {"none": None, "default": default}
     for key, value in VARIATIONS:
         if not arguments.vary or key in arguments.vary:

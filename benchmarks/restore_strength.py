@@ -20,13 +20,15 @@ import json
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.color import scale_lightness
 from denoisecli.evaluate import Case, corrupt_for_case, image_seed
 from denoisecli.imageio import find_images, read_photo
+from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import fold_batch_norm
-from denoisecli.noise import clip_to_photo, estimate_noise_level, saturated
-from denoisecli.pipeline import network_input, network_output_to_image
+from denoisecli.noise import clip_to_photo
+from denoisecli.pipeline import network_input, network_output_to_image, restore_noise_level
 
 CASES = [Case("clean", None)] + [Case(f"sigma{sigma}", float(sigma)) for sigma in (5, 15, 25, 35, 50)]
 CASES += [Case("saltpepper", None), Case("blur", None), Case("knockout", None)]
@@ -35,8 +37,7 @@ MULTIPLIERS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 1000.0)
 
 def estimated_noise(lab: torch.Tensor) -> float:
     """The restore step's own noise estimate for this input, in L units (0-100)."""
-    scaled = lab[:, :1] / 50.0 - 1.0
-    return float(estimate_noise_level(scaled, ~saturated(scaled), step=2)) * 50.0
+    return float(restore_noise_level(scale_lightness(lab[:, :1]))) * 50.0
 
 
 def main() -> None:
@@ -50,8 +51,8 @@ def main() -> None:
     torch.set_num_threads(arguments.threads)
     model, sidecar = load_model(resolve_model_path(arguments.model))
     model = fold_batch_norm(model.eval())
-    chroma = {**DEFAULT_CHROMA, **sidecar.get("color", {}).get("chroma", {})}
-    base = {**DEFAULT_RESTORE, **sidecar.get("color", {}).get("restore", {})}
+    chroma = color_settings(sidecar)[0]
+    restores = {m: color_settings(sidecar, m)[1] for m in MULTIPLIERS}  # as denoise --strength m
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
     scores = {(case.name, m): [] for case in CASES for m in MULTIPLIERS}
     noise = {case.name: [] for case in CASES}
@@ -64,8 +65,7 @@ def main() -> None:
             noise[case.name].append(estimated_noise(lab))
             with torch.inference_mode():
                 output = model(network_in)
-                for m in MULTIPLIERS:
-                    restore = {**base, "strength": base["strength"] * m, "chroma_strength": base["chroma_strength"] * m}
+                for m, restore in restores.items():
                     restored = clip_to_photo(network_output_to_image(lab, output, chroma, restore))
                     scores[(case.name, m)].append(psnr(restored, clean).item())
         print(f"done {path.name}", flush=True)

@@ -153,11 +153,16 @@ class Impulses(NamedTuple):
     weights: torch.Tensor
 
 
+MOST_UNTRUSTED = 2  # untrusted pixels an impulse's 3x3 may hold (itself included) and still be filled
 _CHUNK = 1 << 20  # candidates per pass: bounds the n x 9 windows on photos with large clipped areas
 
 
 def isolated_impulses(
-    noisy: torch.Tensor, trusted: torch.Tensor, sigma: torch.Tensor, threshold: float, most_untrusted: int = 2
+    noisy: torch.Tensor,
+    trusted: torch.Tensor,
+    sigma: torch.Tensor,
+    threshold: float,
+    most_untrusted: int = MOST_UNTRUSTED,
 ) -> Impulses | None:
     """Saturated pixels of ``noisy`` (scaled L, N x 1 x H x W) that stand out from their 3x3 median
     by more than ``threshold * sigma`` and have at most ``most_untrusted`` untrusted pixels in

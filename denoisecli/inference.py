@@ -24,6 +24,24 @@ DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (b
 DEFAULT_OVERLAP = 64
 
 
+def color_settings(sidecar: dict, strength: float = 1.0) -> tuple[dict, dict | None]:
+    """The chroma and restore settings a sidecar gives the pipeline, defaults filled in.
+
+    ``strength`` scales both restore strengths (``denoise --strength``); ``math.inf`` means no
+    restore step at all (None), the smoothed output as it is.
+    """
+    if not strength >= 0:
+        raise ValueError(f"strength must be 0 or more, got {strength}")
+    color = sidecar.get("color", {})
+    chroma = {**DEFAULT_CHROMA, **color.get("chroma", {})}
+    if not math.isfinite(strength):
+        return chroma, None
+    restore = {**DEFAULT_RESTORE, **color.get("restore", {})}
+    restore["strength"] *= strength
+    restore["chroma_strength"] *= strength
+    return chroma, restore
+
+
 @dataclass(frozen=True)
 class Denoiser:
     """A loaded model ready for inference, and the chroma settings its sidecar names."""
@@ -48,17 +66,9 @@ class Denoiser:
         ``strength`` scales how much of the removed detail counts as noise (``detail``): 1 is the
         sidecar's setting, larger smooths more, ``math.inf`` gives the smoothed output as it is.
         """
-        if not strength >= 0:
-            raise ValueError(f"strength must be 0 or more, got {strength}")
         metadata = metadata or {}
+        chroma, restore = color_settings(metadata, strength)
         model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
-        color = metadata.get("color", {})
-        chroma = {**DEFAULT_CHROMA, **color.get("chroma", {})}
-        restore = None
-        if math.isfinite(strength):
-            restore = {**DEFAULT_RESTORE, **color.get("restore", {})}
-            restore["strength"] *= strength
-            restore["chroma_strength"] *= strength
         return cls(model, chroma, restore, device, metadata)
 
     @torch.inference_mode()

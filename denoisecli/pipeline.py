@@ -23,7 +23,14 @@ from denoisecli.color import (
     scale_lightness,
     unscale_lightness,
 )
-from denoisecli.detail import fill_impulses, isolated_impulses, restore_detail, strength_multiplier, trusted_pixels
+from denoisecli.detail import (
+    MOST_UNTRUSTED,
+    fill_impulses,
+    isolated_impulses,
+    restore_detail,
+    strength_multiplier,
+    trusted_pixels,
+)
 from denoisecli.noise import estimate_noise_level, saturated
 
 MIN_RESTORE_SIDE = 3
@@ -65,13 +72,13 @@ def network_output_to_image(
         restore = None  # no 3x3 window to estimate the noise from
     trusted = impulses = None
     if restore is not None:
-        sigma = estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)
+        sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
         strength = restore["strength"] * multiplier
         output = restore_detail(noisy_scaled, output, sigma, strength, restore["radius"], trusted)
         impulses = isolated_impulses(
-            noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", 2)
+            noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", MOST_UNTRUSTED)
         )
         output = fill_impulses(output, impulses)
     lightness = unscale_lightness(output).clamp(0, 100)
@@ -85,6 +92,12 @@ def network_output_to_image(
         ab = restore_detail(filled, ab, _chroma_noise(filled, trusted), chroma_strength, restore["radius"], trusted)
         ab = fill_impulses(ab, impulses)
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+def restore_noise_level(noisy_scaled: torch.Tensor) -> torch.Tensor:
+    """The noise level (N x 1 x 1 x 1, scaled-L units) the restore step reads off a noisy scaled
+    L, saturated pixels (impulses, clipping) left out."""
+    return estimate_noise_level(noisy_scaled, ~saturated(noisy_scaled), step=2).view(-1, 1, 1, 1)
 
 
 def _chroma_noise(chroma: torch.Tensor, trusted: torch.Tensor) -> torch.Tensor:
