@@ -27,7 +27,8 @@ denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --mod
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
 python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --models skip
 python benchmarks/restore.py "$CBSD68" --model skip --limit 16
-python benchmarks/restore_strength.py data/validation --model skip  # the restore strength against the noise level
+# The restore strength against the noise level, from the constant strengths (the sweep the schedule was read off).
+python benchmarks/restore_strength.py data/validation --model "$NINTH"
 python benchmarks/restore.py data/validation --limit 16 --cases clean sigma25 sigma50 saltpepper knockout \
   --vary impulse_threshold most_untrusted  # the impulse fill's settings on validation
 python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
