@@ -7,7 +7,9 @@ impulses 5%; blur sigma 1.5; knockout 5%; all clipped to 8 bits, one seed per im
 runs once and the full post-processing (``pipeline.network_output_to_image``) runs with each
 setting: none (the smoothed outputs as they are), the default, and the default with one value
 changed (the default is the model's sidecar's; ``--vary`` keeps only some settings' variations,
-``--cases`` some cases). RGB PSNR (dB) on the 8-bit result, mean over images.
+``--cases`` some cases), or with several values changed together (``--try
+impulse_threshold=6,most_untrusted=3``, repeatable; ``--vary none`` leaves only those). RGB PSNR
+(dB) on the 8-bit result, mean over images; ``--per-image CASE`` adds one row per image there.
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def corrupted(clean: torch.Tensor, case: str, generator: torch.Generator) -> tor
     return clip_to_photo(noisy)
 
 
+def combination(text: str) -> dict:
+    """``key=value,key=value`` -> {key: value}, each value as the default's type."""
+    pairs = [part.split("=", 1) for part in text.split(",")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise argparse.ArgumentTypeError(f"expected key=value[,key=value], got {text!r}")
+    return {key: int(value) if key == "most_untrusted" else float(value) for key, value in pairs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder")
@@ -65,6 +75,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--vary", nargs="+", help="only the variations of these settings (e.g. most_untrusted)")
+    parser.add_argument("--try", dest="tries", type=combination, action="append", default=[], metavar="K=V,K=V")
+    parser.add_argument("--per-image", choices=CASES, help="also print each image's PSNR in this case")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     model, sidecar = load_model(resolve_model_path(arguments.model))
@@ -74,6 +86,8 @@ def main() -> None:
     for key, value in VARIATIONS:
         if not arguments.vary or key in arguments.vary:
             settings[f"{key} {value:g}"] = {**default, key: value}
+    for changes in arguments.tries:
+        settings[", ".join(f"{key} {value:g}" for key, value in changes.items())] = {**default, **changes}
     cases = arguments.cases
     scores = {(name, case): [] for name in settings for case in cases}
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
@@ -93,6 +107,12 @@ def main() -> None:
     print("|---|" + "---|" * len(cases))
     for name in settings:
         print(f"| {name} | " + " | ".join(f"{np.mean(scores[(name, case)]):.2f}" for case in cases) + " |")
+    if arguments.per_image in cases:
+        case = arguments.per_image
+        print(f"\n{case}, per image\n\n| image | " + " | ".join(settings) + " |")
+        print("|---|" + "---|" * len(settings))
+        for index, path in enumerate(images):
+            print(f"| {path.stem} | " + " | ".join(f"{scores[(name, case)][index]:.2f}" for name in settings) + " |")
 
 
 if __name__ == "__main__":

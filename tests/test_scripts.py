@@ -84,3 +84,18 @@ def test_restore_strength_benchmark_reads_a_rising_noise_level_off_rising_noise(
     noise = [scores["noise"][case][0] for case in ("sigma5", "sigma15", "sigma25", "sigma35", "sigma50")]
     assert noise == sorted(noise) and scores["noise"]["clean"][0] < noise[0]
     assert len(scores["psnr"]["sigma25@x1"]) == 1
+
+
+def test_restore_benchmark_scores_settings_changed_together_and_per_image(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=5))
+    script = ROOT / "benchmarks" / "restore.py"
+    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1"]
+    command += ["--cases", "clean", "saltpepper", "--vary", "none", "--per-image", "saltpepper"]
+    command += ["--try", "impulse_threshold=6,most_untrusted=3"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rows = [line.split(" | ")[0] for line in printed.splitlines() if line.startswith("| ")]
+    assert rows == ["| restore", "| none", "| default", "| impulse_threshold 6, most_untrusted 3", "| image", "| a"]
