@@ -39,9 +39,11 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
         run = nlm
     else:
         from denoisecli.checkpoint import resolve_model_path
+        from denoisecli.evaluate import model_spec
         from denoisecli.inference import DEFAULT_TILE, Denoiser
 
-        denoiser = Denoiser.load(resolve_model_path(method), torch.device(device))
+        name, strength, ensemble = model_spec(method)  # e.g. skip@x8, as evaluate's --model
+        denoiser = Denoiser.load(resolve_model_path(name), torch.device(device), strength, ensemble)
         run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else DEFAULT_TILE)  # noqa: E731
     seconds, megapixels, scores = 0.0, 0.0, []
     images = [path for path, _ in find_images([folder])][:limit]
@@ -120,7 +122,7 @@ def big_photo(megapixels: float, model: str, threads: int, tile: int | None = No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default="../shared/data/testsets/CBSD68")
-    parser.add_argument("--models", nargs="+", default=["skip", "noskip", "shallow"])
+    parser.add_argument("--models", nargs="+", default=["skip", "noskip", "shallow"], help="as evaluate's --model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--sigma", type=float, default=25.0)

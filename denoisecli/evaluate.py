@@ -87,20 +87,34 @@ def corrupt_for_case(clean: torch.Tensor, case: Case, generator: torch.Generator
     return clip_to_photo(noisy) if clip else noisy
 
 
-def model_method(name_or_path: str, device: torch.device) -> tuple[str, Method]:
-    """``skip``, ``runs/x/model.safetensors``, or either with ``@STRENGTH`` (``skip@inf``: no detail restore)."""
-    from denoisecli.checkpoint import resolve_model_path
-    from denoisecli.inference import Denoiser
-
-    name, strength = name_or_path, 1.0
-    if "@" in name_or_path:
-        name, suffix = name_or_path.rsplit("@", 1)
+def model_spec(text: str) -> tuple[str, float, int]:
+    """``skip``, ``runs/x/model.safetensors``, or either with ``@STRENGTH`` (``skip@inf``: no detail
+    restore) and/or ``@xN`` (an ensemble of N flips, ``Denoiser``), e.g. ``skip@1.5@x8`` -> (name,
+    strength, ensemble)."""
+    name, strength, ensemble = text, 1.0, 1
+    while "@" in name:
+        name, suffix = name.rsplit("@", 1)
+        if suffix.startswith("x") and suffix[1:].isdigit():
+            ensemble = int(suffix[1:])
+            continue
         try:
             strength = float(suffix)
         except ValueError:
-            raise DenoiseError(f"{name_or_path}: the part after @ must be a strength (a number or inf)") from None
-    denoiser = Denoiser.load(resolve_model_path(name), device, strength)
+            raise DenoiseError(
+                f"{text}: each part after @ must be a strength (a number or inf) or xN (an ensemble)"
+            ) from None
+    return name, strength, ensemble
+
+
+def model_method(name_or_path: str, device: torch.device) -> tuple[str, Method]:
+    """The row label and the method of a ``model_spec``."""
+    from denoisecli.checkpoint import resolve_model_path
+    from denoisecli.inference import Denoiser
+
+    name, strength, ensemble = model_spec(name_or_path)
+    denoiser = Denoiser.load(resolve_model_path(name), device, strength, ensemble)
     label = name.removesuffix(".safetensors") + ("" if strength == 1.0 else f"@{strength:g}")
+    label += "" if ensemble == 1 else f"@x{ensemble}"
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
 
 

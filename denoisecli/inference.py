@@ -16,12 +16,14 @@ import numpy as np
 import torch
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
+from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
 from denoisecli.models import Autoencoder, fold_batch_norm
 from denoisecli.pipeline import network_input, network_output_to_image
 
 DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (benchmarks/denoise_speed.py)
 DEFAULT_OVERLAP = 64
+ENSEMBLES = (1, 2, 4, 8)  # 1: the model once; 2: + mirrored; 4: + both flips; 8: + transposed
 
 
 def color_settings(sidecar: dict, strength: float = 1.0) -> tuple[dict, dict | None]:
@@ -51,25 +53,35 @@ class Denoiser:
     restore: dict | None
     device: torch.device
     metadata: dict
+    ensemble: int = 1
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device, strength: float = 1.0) -> Denoiser:
+    def load(cls, path: str | Path, device: torch.device, strength: float = 1.0, ensemble: int = 1) -> Denoiser:
         model, sidecar = load_model(path)
-        return cls.from_model(model, device, sidecar, strength)
+        return cls.from_model(model, device, sidecar, strength, ensemble)
 
     @classmethod
     def from_model(
-        cls, model: Autoencoder, device: torch.device, metadata: dict | None = None, strength: float = 1.0
+        cls,
+        model: Autoencoder,
+        device: torch.device,
+        metadata: dict | None = None,
+        strength: float = 1.0,
+        ensemble: int = 1,
     ) -> Denoiser:
         """Fold batch norm into the convolutions and move to ``device`` in channels_last.
 
         ``strength`` scales how much of the removed detail counts as noise (``detail``): 1 is the
         sidecar's setting, larger smooths more, ``math.inf`` gives the smoothed output as it is.
+        ``ensemble`` (1, 2, 4 or 8) averages the network's output over that many flips and
+        transposes of the input: that many times the network's time, for a cleaner L.
         """
+        if ensemble not in ENSEMBLES:
+            raise DenoiseError(f"the ensemble must be one of {', '.join(map(str, ENSEMBLES))}, got {ensemble}")
         metadata = metadata or {}
         chroma, restore = color_settings(metadata, strength)
         model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
-        return cls(model, chroma, restore, device, metadata)
+        return cls(model, chroma, restore, device, metadata, ensemble)
 
     @torch.inference_mode()
     def tensor(self, image: torch.Tensor) -> torch.Tensor:
@@ -81,9 +93,12 @@ class Denoiser:
             if self.device.type == "cuda"
             else contextlib.nullcontext()
         )
+        output = 0.0
         with autocast:
-            output = self.model(network_in.contiguous(memory_format=torch.channels_last))
-        return network_output_to_image(lab, output.float(), self.chroma, self.restore)
+            for which in range(self.ensemble):
+                view = _dihedral(network_in, which).contiguous(memory_format=torch.channels_last)
+                output = output + _undo_dihedral(self.model(view).float(), which)
+        return network_output_to_image(lab, output / self.ensemble, self.chroma, self.restore)
 
     def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
         """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px)."""
@@ -109,6 +124,30 @@ class Denoiser:
     def _run(self, pixels: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
         return self.tensor(tensor)[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _dihedral(image: torch.Tensor, which: int) -> torch.Tensor:
+    """One of the 8 flips and transposes of an N x C x H x W tensor: bit 4 transposes, 1 mirrors
+    left-right, 2 flips top-bottom. The network is nearly but not exactly equivariant to them,
+    so averaging its outputs over them cancels part of its error (self-ensemble)."""
+    if which & 4:
+        image = image.transpose(-2, -1)
+    if which & 1:
+        image = image.flip(-1)
+    if which & 2:
+        image = image.flip(-2)
+    return image
+
+
+def _undo_dihedral(image: torch.Tensor, which: int) -> torch.Tensor:
+    """The inverse of ``_dihedral(image, which)``: the same steps in reverse order."""
+    if which & 2:
+        image = image.flip(-2)
+    if which & 1:
+        image = image.flip(-1)
+    if which & 4:
+        image = image.transpose(-2, -1)
+    return image
 
 
 def _tile_layout(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:

@@ -199,6 +199,8 @@ def test_denoise_errors(tmp_path, tiny_model_path, photo_tree):
     assert result.exit_code == 1 and "Error:" in result.output and "cannot write" in result.output
     result = invoke("denoise", photo_tree / "a.png", "--model", tiny_model_path, "--strength", -1)
     assert result.exit_code == 1 and "--strength must be 0 or more" in result.output
+    result = invoke("denoise", photo_tree / "a.png", "--model", tiny_model_path, "--ensemble", 3)
+    assert result.exit_code == 1 and "--ensemble must be 1, 2, 4 or 8, got 3" in result.output
 
 
 def test_denoise_script_equals_denoisecli_denoise(photo_tree, tmp_path, tiny_model_path):

@@ -92,6 +92,14 @@ def test_a_model_with_a_strength_suffix_is_its_own_row(test_folder):
     assert result.exit_code == 1 and "must be a strength" in result.output
 
 
+def test_an_ensemble_suffix_is_its_own_row_and_combines_with_a_strength(test_folder):
+    result = run(test_folder, "--model", "shallow@x2", "--model", "shallow@inf@x4", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert {row["method"] for row in json.loads(result.stdout)["rows"]} == {"shallow@x2", "shallow@inf@x4"}
+    result = run(test_folder, "--model", "shallow@x3")
+    assert result.exit_code == 1 and "ensemble must be one of 1, 2, 4, 8" in result.output
+
+
 def test_empty_folder_and_unknown_baseline_are_clear_errors(tmp_path, test_folder):
     empty = tmp_path / "empty"
     empty.mkdir()

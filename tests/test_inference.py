@@ -55,3 +55,33 @@ def test_tile_layout_covers_everything_with_the_fewest_smallest_tiles(length):
 def test_bad_overlap_is_rejected(denoiser):
     with pytest.raises(ValueError, match="overlap"):
         denoiser.pixels(np.zeros((300, 300, 3), np.float32), tile=100, overlap=60)
+
+
+def test_each_flip_of_the_ensemble_is_undone_exactly():
+    from denoisecli.inference import _dihedral, _undo_dihedral
+
+    image = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 3, 5)
+    views = [_dihedral(image, which) for which in range(8)]
+    assert all(torch.equal(_undo_dihedral(view, which), image) for which, view in enumerate(views))
+    assert len({tuple(view.flatten().tolist()) for view in views}) == 8  # eight different views
+
+
+def test_an_ensemble_of_eight_makes_the_model_blind_to_flips(tiny_model_path):
+    from conftest import smooth_rgb
+
+    pixels = np.clip(smooth_rgb(64, 64, seed=2) + np.random.default_rng(3).normal(0, 0.1, (64, 64, 3)), 0, 1)
+    pixels = pixels.astype(np.float32)
+    for ensemble, expect_equal in ((1, False), (8, True)):
+        model = Denoiser.load(tiny_model_path, torch.device("cpu"), strength=math.inf, ensemble=ensemble)
+        mirrored = model.pixels(np.ascontiguousarray(pixels[:, ::-1]))[:, ::-1]
+        transposed = model.pixels(np.ascontiguousarray(pixels.transpose(1, 0, 2))).transpose(1, 0, 2)
+        straight = model.pixels(pixels)
+        gaps = [np.abs(straight - other).max() for other in (mirrored, transposed)]
+        assert all(gap < 1e-5 for gap in gaps) == expect_equal, (ensemble, gaps)
+
+
+def test_an_ensemble_size_other_than_1_2_4_8_is_refused(tiny_model_path):
+    from denoisecli.errors import DenoiseError
+
+    with pytest.raises(DenoiseError, match="ensemble must be one of 1, 2, 4, 8"):
+        Denoiser.load(tiny_model_path, torch.device("cpu"), ensemble=3)
