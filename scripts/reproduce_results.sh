@@ -10,18 +10,20 @@ THREADS=${THREADS:-2}
 # The textbook experiment: three variants and the classical baselines on the same inputs.
 # BEFORE: the default until the ninth session, beside the current one.
 # NINTH: the same network as skip with the ninth session's constant restore strength.
+# TENTH: the same network with the tenth session's sidecar (impulse threshold 4).
 BEFORE=weights/candidates/skip-sixth-session.safetensors
 NINTH=weights/candidates/skip-ninth-session.safetensors
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
+TENTH=weights/candidates/skip-tenth-session.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$NINTH" --model "$BEFORE" --baseline nlm --baseline ffdnet \
-  --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$NINTH" --model "$BEFORE@inf" --baseline ffdnet \
-  --protocol awgn --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
-# Set12 (gray), the blind gate of the tenth session's restore schedule.
-denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --model "$NINTH" --protocol awgn \
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model "$BEFORE" --baseline nlm \
+  --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model "$BEFORE@inf" \
+  --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
+# Set12 (gray), the blind gate of the tenth session's restore schedule and the eleventh's impulse fill.
+denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --model "$TENTH" --model "$NINTH" --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/set12-awgn-float
 
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
@@ -29,14 +31,18 @@ python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --model
 python benchmarks/restore.py "$CBSD68" --model skip --limit 16
 # The restore strength against the noise level, from the constant strengths (the sweep the schedule was read off).
 python benchmarks/restore_strength.py data/validation --model "$NINTH"
-python benchmarks/restore.py data/validation --limit 16 --cases clean sigma25 sigma50 saltpepper knockout \
-  --vary impulse_threshold most_untrusted  # the impulse fill's settings on validation
+python benchmarks/restore.py data/validation --model "$TENTH" --limit 16 --cases clean sigma25 sigma50 saltpepper knockout \
+  --vary impulse_threshold most_untrusted  # the impulse fill's settings on validation, one at a time
+python benchmarks/restore.py data/validation --model "$TENTH" --limit 16 --cases clean sigma15 sigma25 sigma50 saltpepper \
+  blur knockout --vary none --per-image clean --try impulse_threshold=5,most_untrusted=2 \
+  --try impulse_threshold=6,most_untrusted=2 --try impulse_threshold=4,most_untrusted=3 \
+  --try impulse_threshold=5,most_untrusted=3 --try impulse_threshold=6,most_untrusted=3  # the eleventh session's step 1
 python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
 python benchmarks/chroma.py "$CBSD68" --model skip
-python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$NINTH" "$BEFORE"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$TENTH" "$NINTH" "$BEFORE"
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
 python benchmarks/train_throughput.py --device cpu --loader data/train-photos --workers 2 --batch-size 256 --steps 40
@@ -59,6 +65,6 @@ denoisecli evaluate data/val-skimage --model skip --model "$BEFORE" \
 # scikit-image photos; each photo's PSNR per case capped at 48 dB), the default against the one
 # before it; per-photo PSNRs in results.json.
 python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
-denoisecli evaluate data/validation --model skip --model "$NINTH" --model "$BEFORE" \
+denoisecli evaluate data/validation --model skip --model "$TENTH" --model "$NINTH" --model "$BEFORE" \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 -o reports/validation
 python scripts/compare_results.py reports/validation/results.json --base skip
