@@ -69,9 +69,10 @@ def test_the_default_gives_back_more_detail_on_a_nearly_clean_photo_than_a_const
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_the_shipped_impulse_fill_leaves_a_2x2_highlight_alone(variant):
-    """A star or a catchlight of 2x2 clipped pixels is detail, not salt: a sidecar whose fill would
-    take it (``most_untrusted`` 4 or more) erases it from every clean photo."""
+def test_the_shipped_impulse_fill_leaves_small_highlights_and_thin_lines_alone(variant):
+    """A star or a catchlight of 2x2 clipped pixels, or a clipped line one pixel wide (a wire
+    against the sky, a specular edge), is detail, not salt: a sidecar whose fill would take it
+    (``most_untrusted`` 3 takes the line, 4 the 2x2 block too) erases it from every clean photo."""
     import torch
 
     from denoisecli.detail import isolated_impulses, trusted_pixels
@@ -80,11 +81,13 @@ def test_the_shipped_impulse_fill_leaves_a_2x2_highlight_alone(variant):
     _, restore = color_settings(load_model(resolve_model_path(variant))[1])
     sky = -0.8 + 0.01 * torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     sky[..., 7:9, 7:9] = 1.0  # the highlight
+    sky[..., 12, 2:14] = 1.0  # the line
     sky[..., 3, 3] = 1.0  # a lone clipped pixel: a hot pixel or salt, which the fill may take
-    smoothed = torch.full_like(sky, -0.8)  # what a denoiser that removes both would output
+    smoothed = torch.full_like(sky, -0.8)  # what a denoiser that removes all three would output
     sigma = torch.tensor([0.01])
     trusted = trusted_pixels(sky, sky - smoothed, sigma, restore["impulse_threshold"])
     threshold, most_untrusted = restore["impulse_threshold"], restore.get("most_untrusted", 2)
     impulses = isolated_impulses(sky, trusted, sigma, threshold, most_untrusted)
     taken = {(int(row), int(column)) for row, column in zip(impulses.row, impulses.column, strict=True)}
-    assert taken == {(3, 3)}
+    # The line's two end pixels have only one clipped neighbour each, so they count as isolated.
+    assert taken == {(3, 3), (12, 2), (12, 13)}
