@@ -207,9 +207,7 @@ def denoise(
     ] = 1.0,
     ensemble: Annotated[
         int,
-        typer.Option(
-            help="Average the model over 1, 2, 4 or 8 flips of each image: that many times slower, a little cleaner."
-        ),
+        typer.Option(help="Average the network over 1, 2, 4 or 8 flips of each image: cleaner, slower (8: about 4x)."),
     ] = 1,
     bit_depth: Annotated[int | None, typer.Option(help="Force 8 or 16 bits (default: the input's).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist (never the input).")] = False,
@@ -221,44 +219,6 @@ def denoise(
 
     Example: denoise photo.jpg -o clean.jpg
     """
-    from denoisecli.errors import DenoiseError
-
-    try:
-        summary = _denoise(
-            inputs,
-            output,
-            model,
-            device,
-            threads,
-            tile,
-            strength,
-            ensemble,
-            bit_depth,
-            overwrite,
-            recursive,
-            max_megapixels,
-            quiet,
-        )
-    except DenoiseError as error:
-        raise fail(str(error)) from None
-    _finish(summary, quiet)
-
-
-def _denoise(
-    inputs,
-    output,
-    model,
-    device,
-    threads,
-    tile,
-    strength,
-    ensemble,
-    bit_depth,
-    overwrite,
-    recursive,
-    max_megapixels,
-    quiet,
-):
     import torch
 
     from denoisecli import distributed
@@ -267,35 +227,38 @@ def _denoise(
     from denoisecli.errors import DenoiseError
     from denoisecli.inference import ENSEMBLES, Denoiser, denoise_file
 
-    if ensemble not in ENSEMBLES:
-        raise DenoiseError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
-    if bit_depth not in (None, 8, 16):
-        raise DenoiseError(f"--bit-depth must be 8 or 16, got {bit_depth}")
-    if tile < 64:
-        raise DenoiseError(f"--tile must be at least 64, got {tile}")
-    if not strength >= 0:
-        raise DenoiseError(f"--strength must be 0 or more (inf for the raw model), got {strength}")
-    if threads:
-        torch.set_num_threads(threads)
-    rank = distributed.current_rank()
-    jobs = plan_jobs(inputs, output, suffix="_denoised", recursive=recursive)
-    if not jobs:
-        raise DenoiseError(f"no images found in {', '.join(inputs)}")
-    torch_device = distributed.device_for(device.value, rank)
-    denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble)
-    mine = shard(jobs, rank.rank, rank.world)
-    prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
-    if not quiet:
-        variant = denoiser.metadata.get("variant", "?")
-        stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {torch_device}", highlight=False)
+    try:
+        if ensemble not in ENSEMBLES:
+            raise DenoiseError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
+        if bit_depth not in (None, 8, 16):
+            raise DenoiseError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+        if tile < 64:
+            raise DenoiseError(f"--tile must be at least 64, got {tile}")
+        if not strength >= 0:
+            raise DenoiseError(f"--strength must be 0 or more (inf for the raw model), got {strength}")
+        if threads:
+            torch.set_num_threads(threads)
+        rank = distributed.current_rank()
+        jobs = plan_jobs(inputs, output, suffix="_denoised", recursive=recursive)
+        if not jobs:
+            raise DenoiseError(f"no images found in {', '.join(inputs)}")
+        torch_device = distributed.device_for(device.value, rank)
+        denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble)
+        mine = shard(jobs, rank.rank, rank.world)
+        prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
+        if not quiet:
+            variant = denoiser.metadata.get("variant", "?")
+            stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {torch_device}", highlight=False)
 
-    def work(job):
-        return denoise_file(denoiser, job.source, job.destination, tile, bit_depth, max_megapixels)
+        def work(job):
+            return denoise_file(denoiser, job.source, job.destination, tile, bit_depth, max_megapixels)
 
-    summary = _run_batch(mine, work, overwrite, quiet, f"{prefix}denoise")
-    if rank.distributed:
-        summary = _combine_summaries(summary, torch_device)
-    return summary
+        summary = _run_batch(mine, work, overwrite, quiet, f"{prefix}denoise")
+        if rank.distributed:
+            summary = _combine_summaries(summary, torch_device)
+    except DenoiseError as error:
+        raise fail(str(error)) from None
+    _finish(summary, quiet)
 
 
 def _combine_summaries(summary, device):
