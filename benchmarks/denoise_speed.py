@@ -85,6 +85,9 @@ def big_photo(megapixels: float, model: str, threads: int, tile: int | None = No
     small = (rng.random((height // 64, width // 64, 3)) * 255).astype(np.uint8)
     image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
     image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+    from denoisecli.evaluate import model_spec
+
+    name, strength, ensemble = model_spec(model)  # e.g. skip@x8 -> denoise --ensemble 8
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "big.jpg"
         cv2.imwrite(str(source), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -98,7 +101,11 @@ def big_photo(megapixels: float, model: str, threads: int, tile: int | None = No
             "-o",
             str(Path(folder) / "out.jpg"),
             "--model",
-            model,
+            name,
+            "--strength",
+            str(strength),
+            "--ensemble",
+            str(ensemble),
             "--threads",
             str(threads),
             "--device",
