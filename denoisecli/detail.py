@@ -167,8 +167,10 @@ def isolated_impulses(
     """Saturated pixels of ``noisy`` (scaled L, N x 1 x H x W) that stand out from their 3x3 median
     by more than ``threshold * sigma`` and have at most ``most_untrusted`` untrusted pixels in
     their 3x3 (themselves included): salt-and-pepper, not a knockout block or a clipped highlight
-    (those keep the model's output). A pixel clipped by strong Gaussian noise in a dark or bright
-    area is near its neighbours' median, and the network's output is the better guess there.
+    (those keep the model's output). A pixel with two untrusted neighbours on opposite sides is
+    inside a clipped line one pixel wide (a wire against the sky), not in a cluster of salt, and
+    is never filled (``_inside_a_line``). A pixel clipped by strong Gaussian noise in a dark or
+    bright area is near its neighbours' median, and the network's output is the better guess there.
 
     Only the saturated pixels are looked at (most photos have none, a salt-and-pepper one a few
     percent), so this costs next to nothing beside the dense filters. None when there is none.
@@ -184,9 +186,24 @@ def isolated_impulses(
         median = _median9(list(window.T))
         stands_out = (window[:, 4] - median).abs() > threshold * sigma.reshape(-1)[image]
         weights = _windows(padded_trusted, image, row, column)[..., 0]
-        keep = stands_out & (weights.sum(dim=1) > 9 - most_untrusted - 0.5)
+        keep = stands_out & (weights.sum(dim=1) > 9 - most_untrusted - 0.5) & ~_inside_a_line(weights)
         found.append((image[keep], row[keep], column[keep], weights[keep]))
     return Impulses(*(torch.cat(parts) for parts in zip(*found, strict=True)))
+
+
+_RING = [0, 1, 2, 5, 8, 7, 6, 3]  # a 3x3 window's 8 neighbours (row-major indices) in order around it
+
+
+def _inside_a_line(weights: torch.Tensor) -> torch.Tensor:
+    """Per 3x3 window of trust weights (n x 9): exactly two untrusted neighbours, at least three
+    steps apart around the ring, i.e. a line through the centre, straight or bent by 45 degrees.
+    Two untrusted neighbours side by side (an L or a corner) are a cluster, as salt makes."""
+    untrusted = weights[:, _RING] < 0.5
+    steps = torch.arange(8, device=weights.device)
+    first = torch.where(untrusted, steps, 8).amin(dim=1)
+    last = torch.where(untrusted, steps, -1).amax(dim=1)
+    apart = torch.minimum(last - first, 8 - (last - first))
+    return (untrusted.sum(dim=1) == 2) & (apart >= 3)
 
 
 def fill_impulses(image: torch.Tensor, impulses: Impulses | None) -> torch.Tensor:

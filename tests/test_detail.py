@@ -214,3 +214,22 @@ def test_the_pipeline_reads_the_restore_strength_from_each_photos_noise_level():
         output = softened(lightness)
         got = network_output_to_image(lab, output, DEFAULT_CHROMA, schedule)
         assert torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, expected), atol=1e-6)
+
+
+def test_a_fill_that_takes_pairs_of_salt_still_spares_one_pixel_lines_and_2x2_highlights():
+    sky = -0.8 + 0.01 * torch.randn(1, 1, 20, 20, generator=torch.Generator().manual_seed(1))
+    sky[..., 3, 2:10] = 1.0  # a straight line
+    for step in range(6):  # a diagonal line that bends by 45 degrees halfway
+        sky[..., 8 + step, 2 + step] = 1.0
+        sky[..., 13, 8 + step] = 1.0
+    sky[..., 16:18, 16:18] = 1.0  # a 2x2 highlight
+    sky[..., 4:6, 15] = 1.0  # an L of three salt pixels
+    sky[..., 5, 16] = 1.0
+    trusted = (~saturated(sky)).float()
+    sigma = torch.tensor([0.01])
+    impulses = isolated_impulses(sky, trusted, sigma, 6.0, most_untrusted=3)
+    taken = {(int(row), int(column)) for row, column in zip(impulses.row, impulses.column, strict=True)}
+    assert {(4, 15), (5, 15), (5, 16)} <= taken  # the L: every pixel has two neighbours side by side
+    inside = [(3, c) for c in range(3, 9)] + [(8 + s, 2 + s) for s in range(1, 6)] + [(13, c) for c in range(9, 13)]
+    assert not taken & set(inside)
+    assert not taken & {(16, 16), (16, 17), (17, 16), (17, 17)}

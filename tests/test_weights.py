@@ -72,7 +72,7 @@ def test_the_default_gives_back_more_detail_on_a_nearly_clean_photo_than_a_const
 def test_the_shipped_impulse_fill_leaves_small_highlights_and_thin_lines_alone(variant):
     """A star or a catchlight of 2x2 clipped pixels, or a clipped line one pixel wide (a wire
     against the sky, a specular edge), is detail, not salt: a sidecar whose fill would take it
-    (``most_untrusted`` 3 takes the line, 4 the 2x2 block too) erases it from every clean photo."""
+    (``most_untrusted`` 4 takes the 2x2 block) erases it from every clean photo."""
     import torch
 
     from denoisecli.detail import isolated_impulses, trusted_pixels
