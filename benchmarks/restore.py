@@ -60,7 +60,7 @@ def corrupted(clean: torch.Tensor, case: str, generator: torch.Generator) -> tor
 
 
 def combination(text: str) -> dict:
-    """``key=value,key=value`` -> {key: value}, each value as the default's type."""
+    """``key=value,key=value`` -> {key: value}: ``most_untrusted`` (a count) as an int, the rest as floats."""
     pairs = [part.split("=", 1) for part in text.split(",")]
     if any(len(pair) != 2 for pair in pairs):
         raise argparse.ArgumentTypeError(f"expected key=value[,key=value], got {text!r}")
@@ -75,7 +75,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--vary", nargs="+", help="only the variations of these settings (e.g. most_untrusted)")
-    parser.add_argument("--try", dest="tries", type=combination, action="append", default=[], metavar="K=V,K=V")
+    parser.add_argument(
+        "--try",
+        dest="tries",
+        type=combination,
+        action="append",
+        default=[],
+        metavar="K=V,K=V",
+        help="also score the default with these settings changed together; repeatable",
+    )
     parser.add_argument("--per-image", choices=CASES, help="also print each image's PSNR in this case")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
