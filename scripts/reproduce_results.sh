@@ -14,7 +14,9 @@ THREADS=${THREADS:-2}
 BEFORE=weights/candidates/skip-sixth-session.safetensors
 NINTH=weights/candidates/skip-ninth-session.safetensors
 TENTH=weights/candidates/skip-tenth-session.safetensors
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
+# THRESHOLD6: the eleventh session's first change alone (threshold 6, most_untrusted 2).
+THRESHOLD6=weights/candidates/skip-eleventh-threshold6.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
@@ -37,12 +39,21 @@ python benchmarks/restore.py data/validation --model "$TENTH" --limit 16 --cases
   blur knockout --vary none --per-image clean --try impulse_threshold=5,most_untrusted=2 \
   --try impulse_threshold=6,most_untrusted=2 --try impulse_threshold=4,most_untrusted=3 \
   --try impulse_threshold=5,most_untrusted=3 --try impulse_threshold=6,most_untrusted=3  # the eleventh session's step 1
+# (the fill spares one-pixel lines since; the line-sparing fill's own step 1, from threshold 6:)
+python benchmarks/restore.py data/validation --model "$THRESHOLD6" --limit 16 --cases clean sigma15 sigma25 sigma50 \
+  saltpepper blur knockout --vary none --per-image clean --try most_untrusted=3
+# The self-ensemble (denoise --ensemble).
+denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
+denoisecli evaluate "$CBSD68" --model skip --model skip@x8 --protocol seed --sigma 25 --seed 0 --threads "$THREADS" \
+  -o reports/ensemble-seed
 python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
 python benchmarks/chroma.py "$CBSD68" --model skip
-python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$TENTH" "$NINTH" "$BEFORE"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$THRESHOLD6" "$TENTH" "$NINTH" "$BEFORE"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip skip@x2 skip@x8
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8
 python benchmarks/train_throughput.py --device cpu --loader data/train-photos --workers 2 --batch-size 256 --steps 40
@@ -65,6 +76,6 @@ denoisecli evaluate data/val-skimage --model skip --model "$BEFORE" \
 # scikit-image photos; each photo's PSNR per case capped at 48 dB), the default against the one
 # before it; per-photo PSNRs in results.json.
 python scripts/fetch_validation_photos.py data/validation --pool data/train-photos
-denoisecli evaluate data/validation --model skip --model "$TENTH" --model "$NINTH" --model "$BEFORE" \
+denoisecli evaluate data/validation --model skip --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model "$BEFORE" \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 -o reports/validation
 python scripts/compare_results.py reports/validation/results.json --base skip
