@@ -39,7 +39,8 @@ python benchmarks/restore.py data/validation --model "$TENTH" --limit 16 --cases
   blur knockout --vary none --per-image clean --try impulse_threshold=5,most_untrusted=2 \
   --try impulse_threshold=6,most_untrusted=2 --try impulse_threshold=4,most_untrusted=3 \
   --try impulse_threshold=5,most_untrusted=3 --try impulse_threshold=6,most_untrusted=3  # the eleventh session's step 1
-# (the fill spares one-pixel lines since; the line-sparing fill's own step 1, from threshold 6:)
+# (most_untrusted >= 3 rows above were recorded before the fill spared one-pixel lines, 63d1ccb; they
+# now come out lower. The line-sparing fill's own step 1, from threshold 6:)
 python benchmarks/restore.py data/validation --model "$THRESHOLD6" --limit 16 --cases clean sigma15 sigma25 sigma50 \
   saltpepper blur knockout --vary none --per-image clean --try most_untrusted=3
 # The self-ensemble (denoise --ensemble).
