@@ -79,15 +79,15 @@ def big_photo(megapixels: float, model: str, threads: int, tile: int | None = No
     """Peak RSS and time of the real `denoise` command on a synthetic photo of that size."""
     import cv2
 
+    from denoisecli.evaluate import model_spec
+
+    name, strength, ensemble = model_spec(model)  # skip@x8 -> --ensemble 8; checked before the photo
     side = int((megapixels * 1e6 / 1.5) ** 0.5)
     height, width = side, int(side * 1.5)
     rng = np.random.default_rng(0)
     small = (rng.random((height // 64, width // 64, 3)) * 255).astype(np.uint8)
     image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
     image = np.clip(image + rng.normal(0, 20, image.shape), 0, 255).astype(np.uint8)
-    from denoisecli.evaluate import model_spec
-
-    name, strength, ensemble = model_spec(model)  # e.g. skip@x8 -> denoise --ensemble 8
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "big.jpg"
         cv2.imwrite(str(source), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
