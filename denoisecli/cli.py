@@ -209,6 +209,10 @@ def denoise(
         int,
         typer.Option(help="Average the network over 1, 2, 4 or 8 flips of each image: cleaner, slower (8: about 4x)."),
     ] = 1,
+    deblur: Annotated[
+        bool,
+        typer.Option(help="Sharpen a noise-free photo that is blurred evenly all over (as the weights' sidecar says)."),
+    ] = True,
     bit_depth: Annotated[int | None, typer.Option(help="Force 8 or 16 bits (default: the input's).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace outputs that already exist (never the input).")] = False,
     recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = True,
@@ -243,7 +247,7 @@ def denoise(
         if not jobs:
             raise DenoiseError(f"no images found in {', '.join(inputs)}")
         torch_device = distributed.device_for(device.value, rank)
-        denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble)
+        denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble, deblur)
         mine = shard(jobs, rank.rank, rank.world)
         prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
         if not quiet:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
+from denoisecli.deblur import blur_to_undo, deblur, deblur_settings
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
 from denoisecli.models import Autoencoder, fold_batch_norm
@@ -54,11 +55,14 @@ class Denoiser:
     device: torch.device
     metadata: dict
     ensemble: int = 1
+    deblur: dict | None = None  # the sidecar's deblur settings (``denoisecli.deblur``), or None
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device, strength: float = 1.0, ensemble: int = 1) -> Denoiser:
+    def load(
+        cls, path: str | Path, device: torch.device, strength: float = 1.0, ensemble: int = 1, deblur: bool = True
+    ) -> Denoiser:
         model, sidecar = load_model(path)
-        return cls.from_model(model, device, sidecar, strength, ensemble)
+        return cls.from_model(model, device, sidecar, strength, ensemble, deblur)
 
     @classmethod
     def from_model(
@@ -68,6 +72,7 @@ class Denoiser:
         metadata: dict | None = None,
         strength: float = 1.0,
         ensemble: int = 1,
+        deblur: bool = True,
     ) -> Denoiser:
         """Fold batch norm into the convolutions and move to ``device`` in channels_last.
 
@@ -75,13 +80,16 @@ class Denoiser:
         sidecar's setting, larger smooths more, ``math.inf`` gives the smoothed output as it is.
         ``ensemble`` (1, 2, 4 or 8) averages the network's output over that many flips and
         transposes of the input: that many times the network's time, for a cleaner L.
+        ``deblur`` False turns off the sidecar's deblurring of evenly blurred photos
+        (``denoisecli.deblur``); so does ``strength`` inf, which means the network's output alone.
         """
         if ensemble not in ENSEMBLES:
             raise DenoiseError(f"the ensemble must be one of {', '.join(map(str, ENSEMBLES))}, got {ensemble}")
         metadata = metadata or {}
         chroma, restore = color_settings(metadata, strength)
+        deblurring = deblur_settings(metadata) if deblur and restore is not None else None
         model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
-        return cls(model, chroma, restore, device, metadata, ensemble)
+        return cls(model, chroma, restore, device, metadata, ensemble, deblurring)
 
     @torch.inference_mode()
     def tensor(self, image: torch.Tensor) -> torch.Tensor:
@@ -101,7 +109,16 @@ class Denoiser:
         return network_output_to_image(lab, output / self.ensemble, self.chroma, self.restore)
 
     def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
-        """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px)."""
+        """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px).
+
+        Where the sidecar says so, a noise-free input blurred evenly all over is deblurred as a
+        whole instead (``denoisecli.deblur``): it has no noise to remove."""
+        blur = blur_to_undo(pixels, self.deblur) if self.deblur else 0.0
+        if blur:
+            return deblur(pixels.astype(np.float32, copy=True), blur, self.deblur["noise_ratio"])
+        return self._tiles(pixels, tile, overlap)
+
+    def _tiles(self, pixels: np.ndarray, tile: int, overlap: int) -> np.ndarray:
         height, width, channels = pixels.shape
         if height <= tile and width <= tile:
             return self._run(pixels)

@@ -1,0 +1,92 @@
+"""Deblurring evenly blurred photos (``denoisecli/deblur.py``): what it gains, where it triggers.
+
+    python benchmarks/deblur.py data/validation --model skip --side 768
+
+Each photo (its centre, at most ``--side`` px square) is blurred by each ``--blur`` width (0:
+not blurred), then given Gaussian noise of each ``--noise`` sigma (0-255; 0: none), quantised to
+8 bits with one seed per photo, and denoised by the model twice: as its sidecar has it without
+deblurring, and with the deblur settings (the sidecar's, or ``DEFAULT_DEBLUR`` where it has none,
+changed by ``--try K=V,K=V``). Prints, per blur and noise, the input's and both outputs' RGB
+PSNR (dB, on the 8-bit result, mean over photos), the mean and smallest per-photo gain, and how
+many photos were deblurred.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.deblur import DEFAULT_DEBLUR, blur_to_undo, deblur_settings
+from denoisecli.imageio import find_images, read_photo
+from denoisecli.inference import Denoiser
+from denoisecli.metrics import psnr
+from denoisecli.noise import blur, clip_to_photo, gaussian
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder")
+    parser.add_argument("--model", default="skip")
+    parser.add_argument("--side", type=int, default=768)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--blur", type=float, nargs="+", default=[0.0, 0.75, 1.5, 2.25])
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    parser.add_argument("--try", dest="changes", default="", help="deblur settings changed, e.g. threshold=1.2")
+    parser.add_argument("--threads", type=int, default=2)
+    arguments = parser.parse_args()
+    torch.set_num_threads(arguments.threads)
+
+    path = resolve_model_path(arguments.model)
+    model, sidecar = load_model(path)
+    settings = deblur_settings(sidecar) or dict(DEFAULT_DEBLUR)
+    for change in filter(None, arguments.changes.split(",")):
+        key, value = change.split("=")
+        settings[key] = float(value)
+    cpu = torch.device("cpu")
+    plain = Denoiser.from_model(model, cpu, sidecar, deblur=False)
+    model, _ = load_model(path)
+    deblurring = Denoiser.from_model(model, cpu, {**sidecar, "deblur": settings})
+    print(f"model {path}, deblur settings {settings}")
+
+    files = [source for source, _ in find_images([arguments.folder])][: arguments.limit]
+    rows: dict[tuple[float, float], list[tuple[float, float, float, bool]]] = {}
+    for index, source in enumerate(files):
+        pixels = read_photo(source).pixels[..., :3]
+        side = arguments.side
+        top, left = max(0, (pixels.shape[0] - side) // 2), max(0, (pixels.shape[1] - side) // 2)
+        clean = torch.from_numpy(np.ascontiguousarray(pixels[top : top + side, left : left + side]))
+        clean = clean.permute(2, 0, 1)[None].float()
+        for width in arguments.blur:
+            for sigma in arguments.noise:
+                generator = torch.Generator().manual_seed(index)
+                corrupted = blur(clean, generator, (width, width)) if width > 0 else clean
+                corrupted = gaussian(corrupted, generator, sigma) if sigma > 0 else corrupted
+                corrupted = clip_to_photo(corrupted)
+                noisy = corrupted[0].permute(1, 2, 0).contiguous().numpy()
+                scores = [_score(noisy, clean)]
+                scores += [_score(denoiser.pixels(noisy), clean) for denoiser in (plain, deblurring)]
+                rows.setdefault((width, sigma), []).append((*scores, blur_to_undo(noisy, settings) > 0))
+        print(f"{index + 1}/{len(files)} {source.name}", flush=True)
+
+    print("\n| blur px | noise sigma | input | without deblur | with deblur | gain: mean | smallest | deblurred |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (width, sigma), values in rows.items():
+        table = np.array([row[:3] for row in values])
+        gains = table[:, 2] - table[:, 1]
+        deblurred = sum(row[3] for row in values)
+        print(
+            f"| {width:g} | {sigma:g} | {table[:, 0].mean():.2f} | {table[:, 1].mean():.2f} | {table[:, 2].mean():.2f} "
+            f"| {gains.mean():+.3f} | {gains.min():+.3f} | {deblurred} of {len(values)} |"
+        )
+
+
+def _score(output: np.ndarray, clean: torch.Tensor) -> float:
+    quantised = torch.from_numpy(np.round(output * 255) / 255).permute(2, 0, 1)[None].float()
+    return float(psnr(quantised, clean).mean())
+
+
+if __name__ == "__main__":
+    main()
