@@ -16,11 +16,13 @@ NINTH=weights/candidates/skip-ninth-session.safetensors
 TENTH=weights/candidates/skip-tenth-session.safetensors
 # THRESHOLD6: the eleventh session's first change alone (threshold 6, most_untrusted 2).
 THRESHOLD6=weights/candidates/skip-eleventh-threshold6.safetensors
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
+# ELEVENTH: the eleventh session's whole sidecar, before the deblurring step.
+ELEVENTH=weights/candidates/skip-eleventh-session.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$ELEVENTH" --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model "$BEFORE" --baseline nlm \
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$ELEVENTH" --model "$TENTH" --model "$NINTH" --model "$BEFORE" --baseline nlm \
   --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/awgn-float
 denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$TENTH" --model "$NINTH" --model "$BEFORE@inf" \
   --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise clipped --threads "$THREADS" -o reports/awgn-clipped
@@ -43,6 +45,8 @@ python benchmarks/restore.py data/validation --model "$TENTH" --limit 16 --cases
 # now come out lower. The line-sparing fill's own step 1, from threshold 6:)
 python benchmarks/restore.py data/validation --model "$THRESHOLD6" --limit 16 --cases clean sigma15 sigma25 sigma50 \
   saltpepper blur knockout --vary none --per-image clean --try most_untrusted=3
+# The deblurring step (twelfth session) on validation: blur widths x noise levels, with and without.
+python benchmarks/deblur.py data/validation --model skip --side 768
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
@@ -53,7 +57,7 @@ python benchmarks/jpeg_inputs.py "$CBSD68" --limit 10
 # Chroma filter choice, speed against NLM, a 50 MP photo's peak memory, training throughput.
 python benchmarks/chroma.py "$CBSD68"
 python benchmarks/chroma.py "$CBSD68" --model skip
-python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$THRESHOLD6" "$TENTH" "$NINTH" "$BEFORE"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip noskip shallow "$ELEVENTH" "$THRESHOLD6" "$TENTH" "$NINTH" "$BEFORE"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip skip@x2 skip@x8
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 python benchmarks/train_throughput.py --device cpu --steps 8

@@ -259,3 +259,26 @@ def test_train_takes_the_architecture_from_the_command_line(photo_tree, tmp_path
     assert (config["width"], config["growth"], config["scale"], config["unshuffle"], config["levels"]) == (
         6, 1.5, 1, 4, 1,
     )  # fmt: skip
+
+
+def test_denoise_deblurs_as_the_sidecar_says_unless_no_deblur(tmp_path, tiny_model_path):
+    import shutil
+
+    from test_deblur import _blurred, _shapes
+
+    from denoisecli.deblur import blur_to_undo, deblur
+
+    model = tmp_path / "deblurring.safetensors"
+    shutil.copy(tiny_model_path, model)
+    sidecar = json.loads(tiny_model_path.with_suffix(".json").read_text())
+    model.with_suffix(".json").write_text(json.dumps({**sidecar, "deblur": {}}))
+    soft = np.repeat(_blurred(_shapes(), 1.5)[..., None], 3, axis=2)
+    write_png(tmp_path / "soft.png", soft)
+    outputs = {}
+    for flag in ("--deblur", "--no-deblur"):
+        out = tmp_path / f"{flag}.png"
+        assert invoke("denoise", tmp_path / "soft.png", "-o", out, "--model", model, flag, "-q").exit_code == 0
+        outputs[flag] = read_photo(out).pixels
+    expected = deblur(soft.copy(), blur_to_undo(soft))  # the network (random here) never runs
+    assert np.abs(outputs["--deblur"] - expected).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(outputs["--no-deblur"] - expected).max() > 0.1

@@ -91,3 +91,20 @@ def test_the_shipped_impulse_fill_leaves_small_highlights_and_thin_lines_alone(v
     taken = {(int(row), int(column)) for row, column in zip(impulses.row, impulses.column, strict=True)}
     # The line's two end pixels have only one clipped neighbour each, so they count as isolated.
     assert taken == {(3, 3), (12, 2), (12, 13)}
+
+
+def test_the_default_deblurs_an_evenly_blurred_noise_free_photo_and_nothing_else():
+    import torch
+    from test_deblur import _blurred, _psnr, _shapes
+
+    from denoisecli.inference import Denoiser
+
+    denoiser = Denoiser.load(resolve_model_path("skip"), torch.device("cpu"))
+    assert denoiser.deblur is not None
+    sharp = np.repeat(_shapes()[..., None], 3, axis=2)
+    soft = np.repeat(_blurred(_shapes(), 1.5)[..., None], 3, axis=2)
+    noisy = np.clip(soft + np.random.default_rng(0).normal(0, 10 / 255, soft.shape), 0, 1).astype(np.float32)
+    assert _psnr(denoiser.pixels(soft), sharp) > _psnr(soft, sharp) + 2
+    plain = Denoiser.load(resolve_model_path("skip"), torch.device("cpu"), deblur=False)
+    assert np.array_equal(denoiser.pixels(noisy), plain.pixels(noisy))
+    assert np.array_equal(denoiser.pixels(sharp), plain.pixels(sharp))
