@@ -3,12 +3,13 @@
     python benchmarks/deblur.py data/validation --model skip --side 768
 
 Each photo (its centre, at most ``--side`` px square) is blurred by each ``--blur`` width (0:
-not blurred), then given Gaussian noise of each ``--noise`` sigma (0-255; 0: none), quantised to
-8 bits with one seed per photo, and denoised by the model twice: as its sidecar has it without
-deblurring, and with the deblur settings (the sidecar's, or ``DEFAULT_DEBLUR`` where it has none,
-changed by ``--try K=V,K=V``). Prints, per blur and noise, the input's and both outputs' RGB
-PSNR (dB, on the 8-bit result, mean over photos), the mean and smallest per-photo gain, and how
-many photos were deblurred.
+not blurred), then given Gaussian noise of each ``--noise`` sigma (0-255; 0: none; with
+``--noise-first`` the noise comes first and the blur smooths it, as in-camera noise reduction or
+resizing would), quantised to 8 bits with one seed per photo, and denoised by the model twice:
+as its sidecar has it without deblurring, and with the deblur settings (the sidecar's, or
+``DEFAULT_DEBLUR`` where it has none, changed by ``--try K=V,K=V``). Prints, per blur and
+noise, the input's and both outputs' RGB PSNR (dB, on the 8-bit result, mean over photos), the
+mean and smallest per-photo gain, and how many photos were deblurred.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--blur", type=float, nargs="+", default=[0.0, 0.75, 1.5, 2.25])
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    parser.add_argument("--noise-first", action="store_true", help="add the noise before the blur")
     parser.add_argument("--try", dest="changes", default="", help="deblur settings changed, e.g. threshold=1.2")
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
@@ -62,8 +64,12 @@ def main() -> None:
         for width in arguments.blur:
             for sigma in arguments.noise:
                 generator = torch.Generator().manual_seed(index)
-                corrupted = blur(clean, generator, (width, width)) if width > 0 else clean
-                corrupted = gaussian(corrupted, generator, sigma) if sigma > 0 else corrupted
+                corrupted = clean
+                for step in ("noise", "blur") if arguments.noise_first else ("blur", "noise"):
+                    if step == "blur" and width > 0:
+                        corrupted = blur(corrupted, generator, (width, width))
+                    if step == "noise" and sigma > 0:
+                        corrupted = gaussian(corrupted, generator, sigma)
                 corrupted = clip_to_photo(corrupted)
                 noisy = corrupted[0].permute(1, 2, 0).contiguous().numpy()
                 scores = [_score(noisy, clean)]

@@ -29,13 +29,22 @@ class Summary:
     megapixels: float = 0.0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    deblurred: list[str] = field(default_factory=list)  # denoise: sharpened instead (denoisecli.deblur)
 
     def line(self) -> str:
         rate = self.megapixels / self.seconds if self.seconds else 0.0
-        return (
+        line = (
             f"{self.done} written, {self.skipped} skipped (already there), {len(self.failures)} failed; "
             f"{self.megapixels:.1f} MP in {self.seconds:.1f} s ({rate:.2f} MP/s)"
         )
+        if self.deblurred:
+            shown = ", ".join(self.deblurred[:MAX_NAMES_SHOWN])
+            more = f" and {len(self.deblurred) - MAX_NAMES_SHOWN} more" if len(self.deblurred) > MAX_NAMES_SHOWN else ""
+            line += (
+                f"\n{len(self.deblurred)} measured noise-free and evenly blurred, so were deblurred instead "
+                f"(--no-deblur keeps them as they are): {shown}{more}"
+            )
+        return line
 
     def merge(self, other: Summary) -> None:
         self.done += other.done
@@ -43,6 +52,10 @@ class Summary:
         self.megapixels += other.megapixels
         self.seconds = max(self.seconds, other.seconds)
         self.failures += other.failures
+        self.deblurred += other.deblurred
+
+
+MAX_NAMES_SHOWN = 5
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:

@@ -254,10 +254,16 @@ def denoise(
             variant = denoiser.metadata.get("variant", "?")
             stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {torch_device}", highlight=False)
 
+        deblurred = []
+
         def work(job):
-            return denoise_file(denoiser, job.source, job.destination, tile, bit_depth, max_megapixels)
+            megapixels, blur = denoise_file(denoiser, job.source, job.destination, tile, bit_depth, max_megapixels)
+            if blur:
+                deblurred.append(str(job.source))
+            return megapixels
 
         summary = _run_batch(mine, work, overwrite, quiet, f"{prefix}denoise")
+        summary.deblurred = deblurred
         if rank.distributed:
             summary = _combine_summaries(summary, torch_device)
     except DenoiseError as error:

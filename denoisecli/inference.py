@@ -113,10 +113,16 @@ class Denoiser:
 
         Where the sidecar says so, a noise-free input blurred evenly all over is deblurred as a
         whole instead (``denoisecli.deblur``): it has no noise to remove."""
+        return self.restore_pixels(pixels, tile, overlap)[0]
+
+    def restore_pixels(
+        self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
+    ) -> tuple[np.ndarray, float]:
+        """``pixels``' output, and the blur (px) it undid instead of denoising (0: denoised)."""
         blur = blur_to_undo(pixels, self.deblur) if self.deblur else 0.0
         if blur:
-            return deblur(pixels.astype(np.float32, copy=True), blur, self.deblur["noise_ratio"])
-        return self._tiles(pixels, tile, overlap)
+            return deblur(pixels.astype(np.float32, copy=True), blur, self.deblur["noise_ratio"]), blur
+        return self._tiles(pixels, tile, overlap), 0.0
 
     def _tiles(self, pixels: np.ndarray, tile: int, overlap: int) -> np.ndarray:
         height, width, channels = pixels.shape
@@ -208,9 +214,11 @@ def denoise_file(
     tile: int = DEFAULT_TILE,
     bit_depth: int | None = None,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
-) -> float:
-    """Denoise one file into ``destination`` (format by extension); return its megapixels."""
+) -> tuple[float, float]:
+    """Denoise one file into ``destination`` (format by extension); return its megapixels and
+    the blur (px) undone instead of denoising (0 where it was denoised)."""
     photo = read_photo(source, max_megapixels)
     overlap = min(DEFAULT_OVERLAP, tile // 4)
-    write_photo(destination, photo.with_pixels(denoiser.pixels(photo.pixels, tile, overlap)), bit_depth)
-    return photo.megapixels
+    pixels, blur = denoiser.restore_pixels(photo.pixels, tile, overlap)
+    write_photo(destination, photo.with_pixels(pixels), bit_depth)
+    return photo.megapixels, blur

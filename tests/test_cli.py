@@ -274,11 +274,14 @@ def test_denoise_deblurs_as_the_sidecar_says_unless_no_deblur(tmp_path, tiny_mod
     model.with_suffix(".json").write_text(json.dumps({**sidecar, "deblur": {}}))
     soft = np.repeat(_blurred(_shapes(), 1.5)[..., None], 3, axis=2)
     write_png(tmp_path / "soft.png", soft)
-    outputs = {}
+    outputs, reports = {}, {}
     for flag in ("--deblur", "--no-deblur"):
         out = tmp_path / f"{flag}.png"
-        assert invoke("denoise", tmp_path / "soft.png", "-o", out, "--model", model, flag, "-q").exit_code == 0
-        outputs[flag] = read_photo(out).pixels
+        result = invoke("denoise", tmp_path / "soft.png", "-o", out, "--model", model, flag)
+        assert result.exit_code == 0
+        outputs[flag], reports[flag] = read_photo(out).pixels, result.output
+    assert "1 measured noise-free and evenly blurred, so were deblurred instead" in reports["--deblur"]
+    assert "soft.png" in reports["--deblur"] and "deblurred" not in reports["--no-deblur"]
     expected = deblur(soft.copy(), blur_to_undo(soft))  # the network (random here) never runs
     assert np.abs(outputs["--deblur"] - expected).max() <= 0.5 / 255 + 1e-6
     assert np.abs(outputs["--no-deblur"] - expected).max() > 0.1
