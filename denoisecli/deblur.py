@@ -1,4 +1,4 @@
-"""Undo a blur that lies evenly over a whole photo, after denoising: measured, then inverted.
+"""Undo a blur that lies evenly over a noise-free photo, instead of denoising it: measured, then inverted.
 
 The network is trained on blurred crops too, but it is blind: it cannot tell a soft photo from a
 blurred one, so it sharpens very little (CBSD68 at a 1.5 px blur: +0.16 dB over the input,
@@ -8,7 +8,7 @@ edges, and where it measurably is, a Wiener filter for a Gaussian of that width 
 The measure (Zhuo and Sim, "Defocus map estimation from a single image", 2011): at a step edge
 blurred by a Gaussian of width s, the gradient's peak falls by sqrt(s^2 + s0^2) / s when the
 photo is blurred again by s0, so the ratio R of the two peaks gives s = s0 / sqrt(R^2 - 1). It is
-read at the strongest edges of the lightness, for edges across x and across y separately, and
+read at the strongest edges of the luma, for edges across x and across y separately, and
 the photo counts as blurred only as much as the sharper of the two says: a photo blurred along
 one direction only (motion, on purpose or not) is then left alone, and a photo with too few
 strong edges of either kind is not judged at all.
@@ -17,7 +17,9 @@ Only noise-free inputs are deblurred (``max_noise``), and they are not denoised 
 nothing to denoise, and the network would soften what the filter restored. On validation, a
 noisy blurred photo deblurred first and denoised after gained on average but lost up to 6 dB
 on smooth photos: the filter turns white noise into coloured noise that the network, trained
-on white noise, leaves in (docs/RESULTS.md, "Deblurring evenly blurred photos").
+on white noise, leaves in (docs/RESULTS.md, "Deblurring evenly blurred photos"). Known limit:
+noise that the blur itself smoothed (noise first, then blur) reads as no noise, so such a photo
+is deblurred and part of its noise comes back; ``denoise`` names every photo it deblurred.
 
 Settings live in the sidecar under ``deblur`` (``DEFAULT_DEBLUR`` fills gaps); a sidecar without
 the key has no deblurring, so older weights keep their outputs.
@@ -31,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 
+from denoisecli.errors import DenoiseError
 from denoisecli.noise import estimate_noise_level
 
 DEFAULT_DEBLUR = {
@@ -55,7 +58,7 @@ def deblur_settings(sidecar: dict) -> dict | None:
         return None
     unknown = set(settings) - set(DEFAULT_DEBLUR)
     if unknown:
-        raise ValueError(f"unknown deblur settings: {', '.join(sorted(unknown))}")
+        raise DenoiseError(f"unknown deblur settings in the sidecar: {', '.join(sorted(unknown))}")
     return {**DEFAULT_DEBLUR, **settings}
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from denoisecli.deblur import DEFAULT_DEBLUR, blur_to_undo, deblur, deblur_settings, measure_blur, wiener_kernel
+from denoisecli.errors import DenoiseError
 from denoisecli.inference import Denoiser
 
 
@@ -76,7 +77,7 @@ def test_the_wiener_filter_undoes_most_of_a_known_blur_and_keeps_flat_levels():
 def test_settings_come_from_the_sidecar_and_only_there():
     assert deblur_settings({}) is None
     assert deblur_settings({"deblur": {"threshold": 1.3}})["threshold"] == 1.3
-    with pytest.raises(ValueError, match="unknown deblur settings: speed"):
+    with pytest.raises(DenoiseError, match="unknown deblur settings in the sidecar: speed"):
         deblur_settings({"deblur": {"speed": 1}})
 
 
