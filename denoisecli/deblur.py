@@ -19,7 +19,8 @@ noisy blurred photo deblurred first and denoised after gained on average but los
 on smooth photos: the filter turns white noise into coloured noise that the network, trained
 on white noise, leaves in (docs/RESULTS.md, "Deblurring evenly blurred photos"). Known limit:
 noise that the blur itself smoothed (noise first, then blur) reads as no noise, so such a photo
-is deblurred and part of its noise comes back; ``denoise`` names every photo it deblurred.
+is deblurred and part of its noise comes back. ``max_smoothed_noise`` catches most of it
+(``smoothed_noise``); ``denoise`` names every photo it deblurred.
 
 Settings live in the sidecar under ``deblur`` (``DEFAULT_DEBLUR`` fills gaps); a sidecar without
 the key has no deblurring, so older weights keep their outputs.
@@ -44,9 +45,14 @@ DEFAULT_DEBLUR = {
     "edge_fraction": 0.02,  # the strongest gradients read
     "percentile": 20,  # of the per-edge widths: the sharp edges of a photo say how blurred it is
     "reblur": 1.0,  # s0, px
+    # Noise the blur itself smoothed (noise first, then blur) escapes ``max_noise``: at a scale of
+    # twice the blur it is white again, and unlike texture it is everywhere, so the flattest
+    # parts of the photo show it. Luma noise there (0-255, ``smoothed_noise``) above this: refused.
+    "max_smoothed_noise": 0.5,
 }
 MIN_EDGES = 25  # per direction
 MAX_MEASURED_SIDE = 2048  # larger photos are measured on their centre: memory and time stay bounded
+NOISE_BLOCK = 16  # px of the decimated photo, for ``smoothed_noise``
 MIN_GRADIENT = 0.02  # on [0, 1]: weaker edges are too shallow to measure
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -102,7 +108,27 @@ def blur_to_undo(pixels: np.ndarray, settings: dict = DEFAULT_DEBLUR) -> float:
     blur = measure_blur(gray, settings)
     if not blur >= settings["threshold"]:  # NaN included
         return 0.0
+    if smoothed_noise(gray, blur) > settings["max_smoothed_noise"]:
+        return 0.0
     return min(blur, settings["max_sigma"])
+
+
+def smoothed_noise(gray: np.ndarray, blur: float) -> float:
+    """Luma noise (0-255) in the flattest parts of ``gray`` at the scale of a ``blur`` px blur.
+
+    The photo is decimated by 2 x ``blur``, where noise smoothed by that blur is close to white
+    again; the noise estimate (median second difference) is taken per block of
+    ``NOISE_BLOCK`` px, and the 10th percentile over blocks is returned: texture fills some
+    blocks, noise all of them. A photo too small for a block gets the estimate over all of it.
+    """
+    step = max(2, round(2 * blur))
+    small = torch.from_numpy(np.ascontiguousarray(gray[::step, ::step]))[None, None]
+    height, width = (side // NOISE_BLOCK * NOISE_BLOCK for side in small.shape[-2:])
+    if not (height and width):
+        return float(estimate_noise_level(small)[0]) * 255
+    blocks = small[..., :height, :width].unfold(2, NOISE_BLOCK, NOISE_BLOCK).unfold(3, NOISE_BLOCK, NOISE_BLOCK)
+    levels = estimate_noise_level(blocks.reshape(-1, 1, NOISE_BLOCK, NOISE_BLOCK))
+    return float(torch.quantile(levels.float(), 0.1)) * 255
 
 
 def wiener_kernel(sigma: float, noise_ratio: float) -> np.ndarray:

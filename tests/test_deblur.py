@@ -64,6 +64,15 @@ def test_noise_or_impulses_keep_a_blurred_photo_from_being_deblurred():
     assert blur_to_undo(salted[..., None]) == 0.0
 
 
+def test_noise_the_blur_smoothed_is_seen_in_the_flat_parts_and_refused():
+    rng = np.random.default_rng(2)
+    noisy_first = np.clip(_shapes(256) + rng.normal(0, 25 / 255, (256, 256)), 0, 1).astype(np.float32)
+    smoothed = _blurred(noisy_first, 1.5)[..., None]
+    assert blur_to_undo(smoothed, {**DEFAULT_DEBLUR, "max_smoothed_noise": 1e9}) > 0  # the first check alone passes it
+    assert blur_to_undo(smoothed) == 0.0
+    assert blur_to_undo(_blurred(_shapes(256), 1.5)[..., None]) > 0  # noise-free: still deblurred
+
+
 def test_the_wiener_filter_undoes_most_of_a_known_blur_and_keeps_flat_levels():
     sharp = _shapes()
     soft = _blurred(sharp, 1.5)
