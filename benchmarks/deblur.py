@@ -10,17 +10,22 @@ as its sidecar has it without deblurring, and with the deblur settings (the side
 ``DEFAULT_DEBLUR`` where it has none, changed by ``--try K=V,K=V``). Prints, per blur and
 noise, the input's and both outputs' RGB PSNR (dB, on the 8-bit result, mean over photos), the
 mean and smallest per-photo gain, and how many photos were deblurred.
+
+    python benchmarks/deblur.py --time 12     # seconds per MP: the judgement and the filter
+
+times the step alone on a synthetic smooth photo of that many megapixels instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
 
 from denoisecli.checkpoint import load_model, resolve_model_path
-from denoisecli.deblur import DEFAULT_DEBLUR, blur_to_undo, deblur_settings
+from denoisecli.deblur import DEFAULT_DEBLUR, blur_to_undo, deblur, deblur_settings
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.inference import Denoiser
 from denoisecli.metrics import psnr
@@ -29,7 +34,8 @@ from denoisecli.noise import blur, clip_to_photo, gaussian
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder")
+    parser.add_argument("folder", nargs="?")
+    parser.add_argument("--time", type=float, default=None, metavar="MP", help="time the step on a synthetic photo")
     parser.add_argument("--model", default="skip")
     parser.add_argument("--side", type=int, default=768)
     parser.add_argument("--limit", type=int, default=None)
@@ -40,6 +46,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
+    if arguments.time:
+        return time_the_step(arguments.time)
+    if not arguments.folder:
+        parser.error("a folder of photos is needed (or --time MP)")
 
     path = resolve_model_path(arguments.model)
     model, sidecar = load_model(path)
@@ -87,6 +97,20 @@ def main() -> None:
             f"| {width:g} | {sigma:g} | {table[:, 0].mean():.2f} | {table[:, 1].mean():.2f} | {table[:, 2].mean():.2f} "
             f"| {gains.mean():+.3f} | {gains.min():+.3f} | {deblurred} of {len(values)} |"
         )
+
+
+def time_the_step(megapixels: float) -> None:
+    side = int((megapixels * 1e6) ** 0.5)
+    rng = np.random.default_rng(0)
+    photo = blur(torch.from_numpy(rng.random((1, 3, side, side), dtype=np.float32)), torch.Generator(), 2.0)
+    pixels = photo[0].permute(1, 2, 0).contiguous().numpy()
+    started = time.perf_counter()
+    blur_to_undo(pixels, {**DEFAULT_DEBLUR, "max_noise": 1e9, "max_smoothed_noise": 1e9})  # judged in full
+    print(f"{side}x{side}: judgement {(time.perf_counter() - started) / megapixels:.3f} s/MP")
+    for sigma in (1.1, 1.5, 3.0):
+        started = time.perf_counter()
+        deblur(pixels.copy(), sigma)
+        print(f"filter at {sigma} px: {(time.perf_counter() - started) / megapixels:.3f} s/MP")
 
 
 def _score(output: np.ndarray, clean: torch.Tensor) -> float:

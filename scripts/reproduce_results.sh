@@ -18,7 +18,9 @@ TENTH=weights/candidates/skip-tenth-session.safetensors
 THRESHOLD6=weights/candidates/skip-eleventh-threshold6.safetensors
 # ELEVENTH: the eleventh session's whole sidecar, before the deblurring step.
 ELEVENTH=weights/candidates/skip-eleventh-session.safetensors
-denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$ELEVENTH" --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
+# FIRSTDEBLUR: the twelfth session's first deblurring step, without the smoothed-noise check.
+FIRSTDEBLUR=weights/candidates/skip-twelfth-first-deblur.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model skip@inf --model "$FIRSTDEBLUR" --model "$ELEVENTH" --model "$THRESHOLD6" --model "$TENTH" --model "$NINTH" --model noskip --model shallow --model "$BEFORE" \
   --baseline nlm --baseline median --protocol seed --sigma 25 --seed 0 --threads "$THREADS" -o reports/seed
 
 # The literature's colour AWGN protocol, float noise as in the papers, then clipped and quantised.
@@ -47,6 +49,9 @@ python benchmarks/restore.py data/validation --model "$THRESHOLD6" --limit 16 --
   saltpepper blur knockout --vary none --per-image clean --try most_untrusted=3
 # The deblurring step (twelfth session) on validation: blur widths x noise levels, with and without.
 python benchmarks/deblur.py data/validation --model skip --side 768
+python benchmarks/deblur.py --time 12
+python benchmarks/deblur.py data/validation --model skip --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
+python benchmarks/deblur.py data/validation --model "$FIRSTDEBLUR" --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
