@@ -13,12 +13,18 @@ mean and smallest per-photo gain, and how many photos were deblurred.
 
     python benchmarks/deblur.py --time 12     # seconds per MP: the judgement and the filter
 
-times the step alone on a synthetic smooth photo of that many megapixels instead.
+times the step alone on a synthetic smooth photo of that many megapixels instead, and
+
+    python benchmarks/deblur.py data/train-photos data/validation --false-triggers
+
+counts the clean photos (whole, as they are, saved as JPEG quality 85, and halved with a
+bilinear filter) that the step would deblur: each one a false trigger.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import time
 
 import numpy as np
@@ -34,8 +40,9 @@ from denoisecli.noise import blur, clip_to_photo, gaussian
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", nargs="?")
+    parser.add_argument("folder", nargs="*")
     parser.add_argument("--time", type=float, default=None, metavar="MP", help="time the step on a synthetic photo")
+    parser.add_argument("--false-triggers", action="store_true", help="count clean photos the step would deblur")
     parser.add_argument("--model", default="skip")
     parser.add_argument("--side", type=int, default=768)
     parser.add_argument("--limit", type=int, default=None)
@@ -50,6 +57,8 @@ def main() -> None:
         return time_the_step(arguments.time)
     if not arguments.folder:
         parser.error("a folder of photos is needed (or --time MP)")
+    if arguments.false_triggers:
+        return count_false_triggers(arguments.folder)
 
     path = resolve_model_path(arguments.model)
     model, sidecar = load_model(path)
@@ -63,7 +72,7 @@ def main() -> None:
     deblurring = Denoiser.from_model(model, cpu, {**sidecar, "deblur": settings})
     print(f"model {path}, deblur settings {settings}")
 
-    files = [source for source, _ in find_images([arguments.folder])][: arguments.limit]
+    files = [source for source, _ in find_images(arguments.folder)][: arguments.limit]
     rows: dict[tuple[float, float], list[tuple[float, float, float, bool]]] = {}
     for index, source in enumerate(files):
         pixels = read_photo(source).pixels[..., :3]
@@ -97,6 +106,27 @@ def main() -> None:
             f"| {width:g} | {sigma:g} | {table[:, 0].mean():.2f} | {table[:, 1].mean():.2f} | {table[:, 2].mean():.2f} "
             f"| {gains.mean():+.3f} | {gains.min():+.3f} | {deblurred} of {len(values)} |"
         )
+
+
+def count_false_triggers(folders: list[str]) -> None:
+    from PIL import Image
+
+    files = [source for source, _ in find_images(folders)]
+    triggered: dict[str, list[str]] = {"as they are": [], "JPEG q85": [], "halved": []}
+    for source in files:
+        pixels = read_photo(source).pixels[..., :3]
+        values = (pixels * 255).round().astype(np.uint8)
+        eight_bit = Image.fromarray(values[..., 0] if values.shape[2] == 1 else values)  # gray stays gray
+        buffer = io.BytesIO()
+        eight_bit.save(buffer, "JPEG", quality=85)
+        halved = eight_bit.resize((eight_bit.width // 2, eight_bit.height // 2), Image.BILINEAR)
+        for name, version in (("as they are", pixels), ("JPEG q85", Image.open(buffer)), ("halved", halved)):
+            array = version if isinstance(version, np.ndarray) else np.asarray(version, np.float32) / 255
+            array = array[..., None] if array.ndim == 2 else array
+            if blur_to_undo(array, DEFAULT_DEBLUR) > 0:
+                triggered[name].append(source.name)
+    for name, names in triggered.items():
+        print(f"{name}: {len(names)} of {len(files)} clean photos would be deblurred {names if names else ''}")
 
 
 def time_the_step(megapixels: float) -> None:

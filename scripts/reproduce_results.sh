@@ -50,6 +50,7 @@ python benchmarks/restore.py data/validation --model "$THRESHOLD6" --limit 16 --
 # The deblurring step (twelfth session) on validation: blur widths x noise levels, with and without.
 python benchmarks/deblur.py data/validation --model skip --side 768
 python benchmarks/deblur.py --time 12
+python benchmarks/deblur.py data/train-photos data/validation --false-triggers
 python benchmarks/deblur.py data/validation --model skip --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
 python benchmarks/deblur.py data/validation --model "$FIRSTDEBLUR" --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
 # The self-ensemble (denoise --ensemble).
