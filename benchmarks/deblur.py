@@ -91,9 +91,9 @@ def main() -> None:
                         corrupted = gaussian(corrupted, generator, sigma)
                 corrupted = clip_to_photo(corrupted)
                 noisy = corrupted[0].permute(1, 2, 0).contiguous().numpy()
-                scores = [_score(noisy, clean)]
-                scores += [_score(denoiser.pixels(noisy), clean) for denoiser in (plain, deblurring)]
-                rows.setdefault((width, sigma), []).append((*scores, blur_to_undo(noisy, settings) > 0))
+                deblurred, undone = deblurring.restore_pixels(noisy)  # undone: the blur it judged, 0 for none
+                scores = (_score(noisy, clean), _score(plain.pixels(noisy), clean), _score(deblurred, clean))
+                rows.setdefault((width, sigma), []).append((*scores, undone > 0))
         print(f"{index + 1}/{len(files)} {source.name}", flush=True)
 
     print("\n| blur px | noise sigma | input | without deblur | with deblur | gain: mean | smallest | deblurred |")
