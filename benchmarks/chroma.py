@@ -40,6 +40,12 @@ CANDIDATES = {
     "guided r5 eps400": {"method": "guided", "radius": 5, "epsilon": 400.0},
     "guided r3 eps25": {"method": "guided", "radius": 3, "epsilon": 25.0},
     "guided r2 eps100": {"method": "guided", "radius": 2, "epsilon": 100.0},
+    # Added in the thirteenth session: with the model's own (restored) L, a smaller regulariser won
+    # on validation centre crops (docs/RESULTS.md, "The chroma filter's regulariser").
+    "guided r3 eps4": {"method": "guided", "radius": 3, "epsilon": 4.0},
+    "guided r3 eps10": {"method": "guided", "radius": 3, "epsilon": 10.0},
+    "guided r2 eps10": {"method": "guided", "radius": 2, "epsilon": 10.0},
+    "guided r4 eps10": {"method": "guided", "radius": 4, "epsilon": 10.0},
 }
 CASES = [
     Case("sigma15", 15.0),

@@ -19,6 +19,7 @@ from denoisecli.atomic import atomic_path
 from denoisecli.detail import check_strength_schedule
 from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
+from denoisecli.wiener import check_wiener_settings
 
 FORMAT_VERSION = 1
 
@@ -85,7 +86,9 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
     if sidecar.get("format_version") != FORMAT_VERSION:
         raise DenoiseError(f"{path}: model format {sidecar.get('format_version')} is not {FORMAT_VERSION}")
     try:
-        check_strength_schedule(sidecar.get("color", {}).get("restore", {}).get("strength_by_noise"))
+        restore = sidecar.get("color", {}).get("restore", {})
+        check_strength_schedule(restore.get("strength_by_noise"))
+        check_wiener_settings(restore.get("wiener"))
     except ValueError as error:
         raise DenoiseError(f"{sidecar_file}: {error}") from None
     model = Autoencoder(config)

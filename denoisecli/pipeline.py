@@ -32,6 +32,7 @@ from denoisecli.detail import (
     trusted_pixels,
 )
 from denoisecli.noise import estimate_noise_level, saturated
+from denoisecli.wiener import dct_wiener
 
 MIN_RESTORE_SIDE = 3
 
@@ -75,8 +76,7 @@ def network_output_to_image(
         sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
-        strength = restore["strength"] * multiplier
-        output = restore_detail(noisy_scaled, output, sigma, strength, restore["radius"], trusted)
+        output = restore_lightness(noisy_scaled, output, sigma, multiplier, trusted, restore)
         impulses = isolated_impulses(
             noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", MOST_UNTRUSTED)
         )
@@ -92,6 +92,30 @@ def network_output_to_image(
         ab = restore_detail(filled, ab, _chroma_noise(filled, trusted), chroma_strength, restore["radius"], trusted)
         ab = fill_impulses(ab, impulses)
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+def restore_lightness(
+    noisy: torch.Tensor,
+    output: torch.Tensor,
+    sigma: torch.Tensor,
+    multiplier: torch.Tensor | float,
+    trusted: torch.Tensor,
+    restore: dict,
+) -> torch.Tensor:
+    """The network's scaled L with detail given back: by the DCT Wiener filter the sidecar's
+    ``restore.wiener`` names (``{"block": B, "stride": S}``), or else by the local gain of
+    ``detail.restore_detail``.
+
+    The Wiener filter takes ``restore.strength`` as it is: the noise schedule corrects the local
+    gain, which reads a very noisy residual as signal; the Wiener gain is set per frequency by the
+    pilot and needs no such correction (docs/RESULTS.md, "A DCT Wiener filter for L").
+    Untrusted pixels (impulses, saturation, sharpening) enter it with the network's value.
+    """
+    wiener = restore.get("wiener")
+    if wiener:
+        source = torch.where(trusted.bool(), noisy, output)
+        return dct_wiener(source, output, sigma, restore["strength"], int(wiener["block"]), int(wiener["stride"]))
+    return restore_detail(noisy, output, sigma, restore["strength"] * multiplier, restore["radius"], trusted)
 
 
 def restore_noise_level(noisy_scaled: torch.Tensor) -> torch.Tensor:
