@@ -72,6 +72,8 @@ def main() -> None:
         restore = color_settings(sidecar)[1]  # its own restore step, as denoise runs it
     for path in images:
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+        if clean.shape[1] != 3:
+            continue  # a gray photo has no A/B to filter
         clean_lightness = rgb_to_lab(clean)[:, :1]
         for case in CASES:
             generator = torch.Generator().manual_seed(image_seed(0, path.name, case.name))
@@ -96,7 +98,8 @@ def main() -> None:
                 restored = clip_to_photo(lab_to_rgb(torch.cat([clean_lightness, chroma], dim=1)))
                 scores[name][case.name].append(psnr(restored, clean).item())
     lightness = f"model {arguments.model}'s L, whole pipeline" if model is not None else "a perfect L"
-    print(f"RGB PSNR (dB) with {lightness}, {len(images)} images from {arguments.test_dir}\n")
+    count = len(next(iter(scores.values()))[CASES[0].name])
+    print(f"RGB PSNR (dB) with {lightness}, {count} colour images from {arguments.test_dir}\n")
     print("| chroma filter | " + " | ".join(case.name for case in CASES) + " | mean |")
     print("|---" * (len(CASES) + 2) + "|")
     table = {}
@@ -104,7 +107,7 @@ def main() -> None:
         means = [float(np.mean(by_case[case.name])) for case in CASES]
         table[name] = means
         print(f"| {name} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {np.mean(means):.2f} |")
-    print("\n" + json.dumps({"images": len(images), "cases": [c.name for c in CASES], "psnr": table}))
+    print("\n" + json.dumps({"images": count, "cases": [c.name for c in CASES], "psnr": table}))
 
 
 if __name__ == "__main__":

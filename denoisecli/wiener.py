@@ -92,7 +92,8 @@ def dct_wiener(
     so every pixel is covered by the same number of windows.
     """
     if noisy.shape != pilot.shape or noisy.ndim != 4 or noisy.shape[1] != 1:
-        raise ValueError(f"dct_wiener expects two N x 1 x H x W images, got {tuple(noisy.shape)} and {tuple(pilot.shape)}")
+        shapes = f"{tuple(noisy.shape)} and {tuple(pilot.shape)}"
+        raise ValueError(f"dct_wiener expects two N x 1 x H x W images, got {shapes}")
     check_wiener_settings({"block": block, "stride": stride})
     height, width = noisy.shape[-2:]
     bottom = block + (-(height + block) % stride)

@@ -1,0 +1,79 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.color import gaussian_blur
+from denoisecli.errors import DenoiseError
+from denoisecli.metrics import psnr
+from denoisecli.pipeline import network_input, network_output_to_image
+from denoisecli.wiener import check_wiener_settings, dct_matrix, dct_wiener, inverse_sliding_dct, sliding_dct
+
+
+def _textured(size: int = 64) -> torch.Tensor:
+    """A gray scene in [-1, 1] with edges and fine texture: what a smoothing network loses."""
+    y, x = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    scene = 0.4 * torch.sin(x / 2.0) * torch.cos(y / 3.0) + 0.3 * (x > size / 2).float() - 0.2
+    return scene[None, None]
+
+
+def test_the_sliding_dct_matches_the_matrix_dct_and_comes_back_exactly():
+    image = torch.rand(1, 1, 24, 16, generator=torch.Generator().manual_seed(0))
+    matrix = dct_matrix(8)
+    assert torch.allclose(matrix @ matrix.T, torch.eye(8), atol=1e-6)
+    coefficients = sliding_dct(image, 8, 8)
+    window = image[0, 0, 8:16, 8:16]  # the window at block row 1, column 1
+    assert torch.allclose(coefficients[0, :, 1, 1].view(8, 8), (matrix @ window @ matrix.T).T, atol=1e-5)
+    assert torch.allclose(inverse_sliding_dct(coefficients, 8, 8), image, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 37, 50), (2, 1, 16, 9)])
+def test_strength_zero_returns_the_noisy_image_at_any_size(shape):
+    noisy = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    pilot = gaussian_blur(noisy, 1.0)
+    assert torch.allclose(dct_wiener(noisy, pilot, torch.full((shape[0],), 0.1), 0.0, 8, 3), noisy, atol=1e-5)
+
+
+def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
+    clean = _textured()
+    sigma = 0.1
+    noisy = clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(2))
+    pilot = gaussian_blur(clean, 1.5)  # texture gone, as the network leaves it
+    filtered = dct_wiener(noisy, pilot, torch.tensor([sigma]))
+    score = lambda image: psnr((image + 1) / 2, (clean + 1) / 2).item()  # noqa: E731
+    assert score(filtered) > max(score(pilot), score(noisy)) + 1.0
+
+
+@pytest.mark.parametrize("settings", [{"block": 1, "stride": 1}, {"block": 8, "stride": 9}, {"block": 8}, "x"])
+def test_wiener_settings_need_a_block_and_a_stride_that_fits_it(settings):
+    with pytest.raises(ValueError, match="wiener"):
+        check_wiener_settings(settings)
+
+
+def test_a_sidecar_with_bad_wiener_settings_is_a_one_line_error(tmp_path):
+    weights = resolve_model_path("shallow")
+    target = tmp_path / "bad.safetensors"
+    shutil.copy(weights, target)
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    sidecar.setdefault("color", {}).setdefault("restore", {})["wiener"] = {"block": 8, "stride": 0}
+    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(DenoiseError, match="wiener needs") as error:
+        load_model(target)
+    assert "\n" not in str(error.value)
+
+
+def test_the_pipeline_switches_l_to_the_wiener_filter_and_keeps_knocked_out_blocks_out():
+    clean = ((_textured() + 1) / 2).expand(1, 3, -1, -1).clone()
+    noisy = (clean + 0.05 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    noisy[..., 20:24, 20:24] = 0.0  # a knocked-out block: saturated, too big to be an isolated impulse
+    lab, lightness = network_input(noisy)
+    output = gaussian_blur(lightness, 1.0)  # a blurring "model"
+    wiener = {**DEFAULT_RESTORE, "impulse_threshold": 6.0, "wiener": {"block": 8, "stride": 4}}
+    local = {**DEFAULT_RESTORE, "impulse_threshold": 6.0}
+    with_wiener = network_output_to_image(lab, output, DEFAULT_CHROMA, wiener)
+    without = network_output_to_image(lab, output, DEFAULT_CHROMA, local)
+    assert not torch.allclose(with_wiener, without, atol=1e-3)
+    # The block enters the filter with the model's values, so none of its black comes back.
+    assert torch.allclose(with_wiener[..., 20:24, 20:24], without[..., 20:24, 20:24], atol=0.02)
