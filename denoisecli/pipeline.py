@@ -102,20 +102,33 @@ def restore_lightness(
     trusted: torch.Tensor,
     restore: dict,
 ) -> torch.Tensor:
-    """The network's scaled L with detail given back: by the DCT Wiener filter the sidecar's
-    ``restore.wiener`` names (``{"block": B, "stride": S}``), or else by the local gain of
-    ``detail.restore_detail``.
+    """The network's scaled L with detail given back: by the local gain of
+    ``detail.restore_detail``, or, on a noisy photo, by the DCT Wiener filter that the sidecar's
+    ``restore.wiener`` names (``{"block": B, "stride": S, "from_noise": [LOW, HIGH]}``).
 
-    The Wiener filter takes ``restore.strength`` as it is: the noise schedule corrects the local
-    gain, which reads a very noisy residual as signal; the Wiener gain is set per frequency by the
-    pilot and needs no such correction (docs/RESULTS.md, "A DCT Wiener filter for L").
-    Untrusted pixels (impulses, saturation, sharpening) enter it with the network's value.
+    The filter takes over from the local gain as the estimated noise (L units, 0-100) rises from
+    LOW to HIGH, blended linearly between. Below LOW (a clean photo, salt-and-pepper, knockout,
+    blur: their noise reads under 1) the local gain alone runs, so those outputs do not change:
+    there the filter lost 0.5 dB, putting back less of the detail the network took from the
+    pixels it does not trust. It takes ``restore.strength`` as it is, not the noise schedule,
+    which corrects the local gain's reading of a very noisy residual as signal; the Wiener gain is
+    set per frequency by the pilot (docs/RESULTS.md, "A DCT Wiener filter for L"). Untrusted
+    pixels (impulses, saturation, sharpening) enter it with the network's value.
     """
     wiener = restore.get("wiener")
-    if wiener:
-        source = torch.where(trusted.bool(), noisy, output)
-        return dct_wiener(source, output, sigma, restore["strength"], int(wiener["block"]), int(wiener["stride"]))
-    return restore_detail(noisy, output, sigma, restore["strength"] * multiplier, restore["radius"], trusted)
+    local = lambda: restore_detail(noisy, output, sigma, restore["strength"] * multiplier, restore["radius"], trusted)  # noqa: E731
+    if not wiener:
+        return local()
+    low, high = (float(v) for v in wiener.get("from_noise", (0.0, 0.0)))
+    noise = sigma * 50.0  # L units, as the noise schedule reads it
+    share = ((noise - low) / (high - low)).clamp(0, 1) if high > low else (noise >= low).to(sigma)
+    if not bool((share > 0).any()):
+        return local()
+    source = torch.where(trusted.bool(), noisy, output)
+    filtered = dct_wiener(source, output, sigma, restore["strength"], int(wiener["block"]), int(wiener["stride"]))
+    if bool((share >= 1).all()):
+        return filtered
+    return torch.lerp(local(), filtered, share)
 
 
 def restore_noise_level(noisy_scaled: torch.Tensor) -> torch.Tensor:

@@ -30,10 +30,12 @@ def test_the_sliding_dct_matches_the_matrix_dct_and_comes_back_exactly():
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 37, 50), (2, 1, 16, 9)])
-def test_strength_zero_returns_the_noisy_image_at_any_size(shape):
+def test_strength_zero_keeps_all_the_detail_and_the_pilots_means_at_any_size(shape):
     noisy = torch.rand(shape, generator=torch.Generator().manual_seed(1))
-    pilot = gaussian_blur(noisy, 1.0)
-    assert torch.allclose(dct_wiener(noisy, pilot, torch.full((shape[0],), 0.1), 0.0, 8, 3), noisy, atol=1e-5)
+    sigma = torch.full((shape[0],), 0.1)
+    assert torch.allclose(dct_wiener(noisy, noisy, sigma, 0.0, 8, 3), noisy, atol=1e-5)
+    brighter = dct_wiener(noisy, noisy + 0.25, sigma, 0.0, 8, 3)  # only the means differ
+    assert torch.allclose(brighter, noisy + 0.25, atol=1e-5)
 
 
 def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
