@@ -48,7 +48,17 @@ def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
     assert score(filtered) > max(score(pilot), score(noisy)) + 1.0
 
 
-@pytest.mark.parametrize("settings", [{"block": 1, "stride": 1}, {"block": 8, "stride": 9}, {"block": 8}, "x"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"block": 1, "stride": 1},
+        {"block": 8, "stride": 9},
+        {"block": 8},
+        "x",
+        {"block": 8, "stride": 4, "from_noise": [2.0, 1.0]},
+        {"block": 8, "stride": 4, "from_noise": 1.0},
+    ],
+)
 def test_wiener_settings_need_a_block_and_a_stride_that_fits_it(settings):
     with pytest.raises(ValueError, match="wiener"):
         check_wiener_settings(settings)
@@ -79,3 +89,17 @@ def test_the_pipeline_switches_l_to_the_wiener_filter_and_keeps_knocked_out_bloc
     assert not torch.allclose(with_wiener, without, atol=1e-3)
     # The block enters the filter with the model's values, so none of its black comes back.
     assert torch.allclose(with_wiener[..., 20:24, 20:24], without[..., 20:24, 20:24], atol=0.02)
+
+
+def test_the_filter_takes_over_from_the_local_gain_only_as_the_noise_rises():
+    clean = ((_textured() + 1) / 2).expand(1, 3, -1, -1).clone()
+    noisy = (clean + 0.08 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(4))).clamp(0, 1)
+    local = {**DEFAULT_RESTORE}
+    always = {**local, "wiener": {"block": 8, "stride": 4}}
+    from_noise = {**local, "wiener": {"block": 8, "stride": 4, "from_noise": [1.0, 2.0]}}
+    for image, expected, other in [(clean, local, always), (noisy, always, local)]:  # noise ~0, and well above 2
+        lab, lightness = network_input(image)
+        output = gaussian_blur(lightness, 1.0)
+        got = network_output_to_image(lab, output, DEFAULT_CHROMA, from_noise)
+        assert torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, expected), atol=1e-6)
+        assert not torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, other), atol=1e-3)
