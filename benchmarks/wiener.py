@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--per-photo", action="store_true")
+    parser.add_argument(
+        "--from-noise", action="append", default=[], metavar="LOW,HIGH", help="another from_noise to try (repeat)"
+    )
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     model, sidecar = load_model(resolve_model_path(arguments.model))
@@ -67,6 +70,9 @@ def main() -> None:
         "wiener": {**local, "wiener": {**WIENER, "from_noise": [0.0, 0.0]}},
         "wiener from 1-2": {**local, "wiener": {**WIENER, "from_noise": [1.0, 2.0]}},
     }
+    for pair in arguments.from_noise:
+        low, high = (float(v) for v in pair.split(","))
+        settings[f"wiener from {low:g}-{high:g}"] = {**local, "wiener": {**WIENER, "from_noise": [low, high]}}
     cases = [Case("clean", None)] + [Case(f"sigma{s}", float(s)) for s in SIGMAS]
     cases += [Case("saltpepper", None), Case("knockout", None)]
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
