@@ -53,6 +53,18 @@ python benchmarks/deblur.py --time 12
 python benchmarks/deblur.py data/train-photos data/validation --false-triggers
 python benchmarks/deblur.py data/validation --model skip --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
 python benchmarks/deblur.py data/validation --model "$FIRSTDEBLUR" --side 768 --blur 1.5 2.25 --noise 5 10 25 --noise-first
+# The DCT Wiener filter for L (thirteenth session): crops, then the candidates' gate runs.
+WIENER1=weights/candidates/skip-wiener-from1.safetensors
+WIENER2=weights/candidates/skip-wiener-from2.safetensors
+python benchmarks/wiener.py data/validation --side 512 --from-noise 2,4 --from-noise 1.5,3
+python benchmarks/wiener.py data/validation --side 512 --clipped
+denoisecli evaluate data/validation --model skip --model "$WIENER1" --model "$WIENER2" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2" --baseline nlm --baseline median \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2" --baseline ffdnet --protocol awgn \
+  --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip "$WIENER2"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
