@@ -64,8 +64,9 @@ def network_output_to_image(
     ``chroma`` holds ``method``, ``sigma``, ``radius``, ``epsilon``, ``fill_sigma`` and ``tolerance``
     (see ``color.smooth_chroma``); ``restore`` holds ``radius``, ``strength``, ``chroma_strength``
     and ``impulse_threshold``, and optionally ``strength_by_noise`` (both strengths scaled by the
-    noise level estimated per image, ``detail.strength_multiplier``) and ``most_untrusted`` (see
-    ``detail.isolated_impulses``), or is None for the smoothed outputs as they are.
+    noise level estimated per image, ``detail.strength_multiplier``), ``most_untrusted`` (see
+    ``detail.isolated_impulses``) and ``wiener`` (L's detail given back by the DCT Wiener filter
+    on noisy photos, ``restore_lightness``), or is None for the smoothed outputs as they are.
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
@@ -116,7 +117,10 @@ def restore_lightness(
     pixels (impulses, saturation, sharpening) enter it with the network's value.
     """
     wiener = restore.get("wiener")
-    local = lambda: restore_detail(noisy, output, sigma, restore["strength"] * multiplier, restore["radius"], trusted)  # noqa: E731
+
+    def local() -> torch.Tensor:
+        return restore_detail(noisy, output, sigma, restore["strength"] * multiplier, restore["radius"], trusted)
+
     if not wiener:
         return local()
     low, high = (float(v) for v in wiener.get("from_noise", (0.0, 0.0)))
