@@ -41,7 +41,7 @@ CANDIDATES = {
     "guided r3 eps25": {"method": "guided", "radius": 3, "epsilon": 25.0},
     "guided r2 eps100": {"method": "guided", "radius": 2, "epsilon": 100.0},
     # Added in the thirteenth session: with the model's own (restored) L, a smaller regulariser won
-    # on validation centre crops (docs/RESULTS.md, "A DCT Wiener filter for L"; not yet run whole).
+    # on validation centre crops (docs/RESULTS.md, "A DCT Wiener filter for L").
     "guided r3 eps4": {"method": "guided", "radius": 3, "epsilon": 4.0},
     "guided r3 eps10": {"method": "guided", "radius": 3, "epsilon": 10.0},
     "guided r2 eps10": {"method": "guided", "radius": 2, "epsilon": 10.0},
