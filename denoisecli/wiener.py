@@ -118,8 +118,7 @@ def dct_wiener(
     gain[:, :1] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, and a gain would pull it there
     weight = gain.square().sum(1, keepdim=True).clamp_min_(1e-6).reciprocal_()
     coefficients.mul_(gain).mul_(weight)
-    size = (height + block + bottom, width + block + right)
+    # The padding makes the windows tile the padded image exactly, so both sums come back at its size.
     total = inverse_sliding_dct(coefficients, block, stride)
     coverage = F.conv_transpose2d(weight, noisy.new_ones(1, 1, block, block), stride=stride)
-    filtered = total[..., : size[0], : size[1]] / coverage[..., : size[0], : size[1]]
-    return filtered[..., block : block + height, block : block + width]
+    return (total / coverage)[..., block : block + height, block : block + width]
