@@ -6,12 +6,12 @@
 For each photo (its centre ``--side`` pixels) and case, the model runs once and the pipeline's
 post-processing (``pipeline.network_output_to_image``, chroma and impulse fill included) runs
 once per restore setting: ``local`` is the sidecar's restore step without ``wiener`` (what
-shipped before the thirteenth session), ``wiener`` the filter at every noise level
-(``from_noise`` [0, 0]), ``wiener from 1-2`` the filter blended in from an estimated L noise of
-1 to 2 (the shipped setting since). Cases: the clean photo, Gaussian noise at sigma 2, 5, 15,
-25 and 50 (float, or clipped to 8 bits with ``--clipped``), and the seed protocol's
-salt-and-pepper and knockout (clipped). Prints RGB PSNR (dB, 8-bit result) and, for the L
-channel, PSNR of L on 0-100; means over photos, and per photo with ``--per-photo``.
+ships), ``wiener`` the filter at every noise level (``from_noise`` [0, 0]), ``wiener from 1-2``
+the filter blended in from an estimated L noise of 1 to 2 (the thirteenth session's candidate
+D; ``--from-noise 2,4`` adds its candidate E). Cases: the clean photo, Gaussian noise at sigma
+2, 5, 15, 25 and 50 (float, or clipped to 8 bits with ``--clipped``), and the seed protocol's
+salt-and-pepper and knockout (clipped). Prints RGB PSNR (dB, 8-bit result) and PSNR of L
+(gray photos too); means over photos, and per photo with ``--per-photo``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from denoisecli.checkpoint import load_model, resolve_model_path
-from denoisecli.color import rgb_to_lab
 from denoisecli.evaluate import Case, corrupt_for_case, image_seed
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.inference import color_settings
@@ -44,7 +43,8 @@ def centre(image: torch.Tensor, side: int | None) -> torch.Tensor:
 
 
 def lightness(image: torch.Tensor) -> torch.Tensor:
-    return rgb_to_lab(image)[:, :1] if image.shape[1] == 3 else image * 100.0
+    """L on 0-1, for RGB and gray photos alike (the pipeline's own conversion)."""
+    return network_input(image)[0][:, :1] / 100
 
 
 def main() -> None:
@@ -89,7 +89,7 @@ def main() -> None:
                 for name, setting in settings.items():
                     result = clip_to_photo(network_output_to_image(lab, output, chroma, setting))
                     rgb = min(psnr(result, clean).item(), 99.0)
-                    light = min(psnr(lightness(result) / 100, lightness(clean) / 100).item(), 99.0)
+                    light = min(psnr(lightness(result), lightness(clean)).item(), 99.0)
                     scores.setdefault((case.name, name), []).append((rgb, light))
         print(f"done {path.name}", flush=True)
     noise = "clipped to 8 bits" if arguments.clipped else "float (salt-and-pepper and knockout clipped)"
