@@ -3,13 +3,14 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
 from denoisecli.color import gaussian_blur
 from denoisecli.errors import DenoiseError
 from denoisecli.metrics import psnr
 from denoisecli.pipeline import network_input, network_output_to_image
-from denoisecli.wiener import check_wiener_settings, dct_matrix, dct_wiener, inverse_sliding_dct, sliding_dct
+from denoisecli.wiener import check_wiener_settings, dct_matrix, dct_wiener, window_dct_matrix
 
 
 def _textured(size: int = 64) -> torch.Tensor:
@@ -19,22 +20,42 @@ def _textured(size: int = 64) -> torch.Tensor:
     return scene[None, None]
 
 
-def test_the_sliding_dct_matches_the_matrix_dct_and_comes_back_exactly():
-    image = torch.rand(1, 1, 24, 16, generator=torch.Generator().manual_seed(0))
+def test_the_window_dct_is_the_orthonormal_2d_dct_of_the_window():
+    window = torch.rand(8, 8, generator=torch.Generator().manual_seed(0))
     matrix = dct_matrix(8)
     assert torch.allclose(matrix @ matrix.T, torch.eye(8), atol=1e-6)
-    coefficients = sliding_dct(image, 8, 8)
-    window = image[0, 0, 8:16, 8:16]  # the window at block row 1, column 1
-    assert torch.allclose(coefficients[0, :, 1, 1].view(8, 8), (matrix @ window @ matrix.T).T, atol=1e-5)
-    assert torch.allclose(inverse_sliding_dct(coefficients, 8, 8), image, atol=1e-5)
+    transform = window_dct_matrix(8)
+    assert torch.allclose(transform @ window.flatten(), (matrix @ window @ matrix.T).flatten(), atol=1e-5)
+    assert torch.allclose(transform.T @ transform, torch.eye(64), atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_the_filter_is_the_window_by_window_wiener_filter_it_describes(stride):
+    block, sigma, generator = 4, 0.2, torch.Generator().manual_seed(5)
+    noisy, pilot = torch.rand(2, 1, 1, 13, 11, generator=generator)
+    bottom, right = block + (-(13 + block) % stride), block + (-(11 + block) % stride)
+    padded = [F.pad(image, (block, right, block, bottom), mode="reflect")[0, 0] for image in (noisy, pilot)]
+    matrix = dct_matrix(block)
+    total, coverage = torch.zeros_like(padded[0]), torch.zeros_like(padded[0])
+    for top in range(0, padded[0].shape[0] - block + 1, stride):
+        for left in range(0, padded[0].shape[1] - block + 1, stride):
+            values, power = (matrix @ p[top : top + block, left : left + block] @ matrix.T for p in padded)
+            gain = power**2 / (power**2 + sigma**2)
+            gain[0, 0], values[0, 0] = 1.0, power[0, 0]
+            weight = 1 / gain.square().sum()
+            total[top : top + block, left : left + block] += weight * (matrix.T @ (values * gain) @ matrix)
+            coverage[top : top + block, left : left + block] += weight
+    expected = (total / coverage)[block : block + 13, block : block + 11]
+    got = dct_wiener(noisy, pilot, torch.tensor([sigma]), 1.0, block, stride)[0, 0]
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 37, 50), (2, 1, 16, 9)])
 def test_strength_zero_keeps_all_the_detail_and_the_pilots_means_at_any_size(shape):
     noisy = torch.rand(shape, generator=torch.Generator().manual_seed(1))
     sigma = torch.full((shape[0],), 0.1)
-    assert torch.allclose(dct_wiener(noisy, noisy, sigma, 0.0, 8, 3), noisy, atol=1e-5)
-    brighter = dct_wiener(noisy, noisy + 0.25, sigma, 0.0, 8, 3)  # only the means differ
+    assert torch.allclose(dct_wiener(noisy, noisy, sigma, 0.0, 8, 2), noisy, atol=1e-5)
+    brighter = dct_wiener(noisy, noisy + 0.25, sigma, 0.0, 8, 2)  # only the means differ
     assert torch.allclose(brighter, noisy + 0.25, atol=1e-5)
 
 
@@ -53,6 +74,7 @@ def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
     [
         {"block": 1, "stride": 1},
         {"block": 8, "stride": 9},
+        {"block": 8, "stride": 3},
         {"block": 8},
         "x",
         {"block": 8, "stride": 4, "from_noise": [2.0, 1.0]},
