@@ -65,6 +65,17 @@ denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2"
 denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2" --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip "$WIENER2"
+# The fourteenth session: E became the default (skip); TWELFTH is the default before it.
+TWELFTH=weights/candidates/skip-twelfth-session.safetensors
+for run in 1 2 3 4 5; do  # the fourth rule's speed gate, the order alternating
+  if ((run % 2)); then pair=("$TWELFTH" "$WIENER2"); else pair=("$WIENER2" "$TWELFTH"); fi
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+done
+python benchmarks/wiener_speed.py --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
