@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from denoisecli.atomic import atomic_path
-from denoisecli.detail import check_strength_schedule
+from denoisecli.detail import check_sharpening_guard, check_strength_schedule
 from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
 from denoisecli.wiener import check_wiener_settings
@@ -89,6 +89,7 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         restore = sidecar.get("color", {}).get("restore", {})
         check_strength_schedule(restore.get("strength_by_noise"))
         check_wiener_settings(restore.get("wiener"))
+        check_sharpening_guard(restore.get("sharpening_guard"))
     except ValueError as error:
         raise DenoiseError(f"{sidecar_file}: {error}") from None
     model = Autoencoder(config)

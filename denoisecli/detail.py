@@ -60,24 +60,41 @@ def _median9(p: list[torch.Tensor]) -> torch.Tensor:
 
 
 def trusted_pixels(
-    noisy: torch.Tensor, removed: torch.Tensor, sigma: torch.Tensor, impulse_threshold: float
+    noisy: torch.Tensor,
+    removed: torch.Tensor,
+    sigma: torch.Tensor,
+    impulse_threshold: float,
+    sharpening_guard: bool = True,
 ) -> torch.Tensor:
-    """1 where ``removed`` (noisy - smoothed L) may be given back; 0 at saturated and impulse pixels.
+    """1 where ``removed`` (noisy - smoothed L) may be given back; 0 at saturated and impulse pixels,
+    and, with ``sharpening_guard``, where the model sharpened (``sharpened``).
 
     An impulse's residual stands out from its neighbours' (their 3x3 median); texture's does not.
     A line one pixel wide, or a single bright dot, also stands out and stays as the model left it:
     the price of never putting back a hot pixel (measured in docs/RESULTS.md).
     """
     scale = torch.maximum(median3x3(removed.abs()) * _MAD_TO_SIGMA, sigma)
-    impulse = removed.abs() > impulse_threshold * scale
-    return (~(saturated(noisy) | impulse | sharpened(noisy, noisy - removed))).to(noisy.dtype)
+    untrusted = saturated(noisy) | (removed.abs() > impulse_threshold * scale)
+    if sharpening_guard:
+        untrusted |= sharpened(noisy, noisy - removed)
+    return (~untrusted).to(noisy.dtype)
+
+
+def check_sharpening_guard(value) -> None:
+    """Raise ValueError unless ``value`` (a sidecar's ``restore.sharpening_guard``) is None or a bool."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"sharpening_guard must be true or false, got {value!r}")
 
 
 def sharpened(noisy: torch.Tensor, output: torch.Tensor, radius: int = SHARPENING_RADIUS) -> torch.Tensor:
     """Where ``output`` has more fine detail than ``noisy``: a model deblurring, not smoothing.
 
     Restoring there would undo the sharpening (a blurred input has almost no noise, so all of the
-    change would be "given back"). Fine detail = local energy of the 3x3 Laplacian.
+    change would be "given back"). Fine detail = local energy of the 3x3 Laplacian. On a clean
+    photo it also fires where the input is flat and the network is not (any output detail is
+    "more" than none), which keeps the network's small errors there: a model that does not
+    deblur is better off without it (sidecar ``restore.sharpening_guard``; docs/RESULTS.md,
+    "The sixth rule").
     """
 
     def detail_energy(image: torch.Tensor) -> torch.Tensor:

@@ -65,8 +65,10 @@ def network_output_to_image(
     (see ``color.smooth_chroma``); ``restore`` holds ``radius``, ``strength``, ``chroma_strength``
     and ``impulse_threshold``, and optionally ``strength_by_noise`` (both strengths scaled by the
     noise level estimated per image, ``detail.strength_multiplier``), ``most_untrusted`` (see
-    ``detail.isolated_impulses``) and ``wiener`` (L's detail given back by the DCT Wiener filter
-    on noisy photos, ``restore_lightness``), or is None for the smoothed outputs as they are.
+    ``detail.isolated_impulses``), ``wiener`` (L's detail given back by the DCT Wiener filter
+    on noisy photos, ``restore_lightness``) and ``sharpening_guard`` (false: detail is given back
+    where the model sharpened too, ``detail.trusted_pixels``; default true), or is None for the
+    smoothed outputs as they are.
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
@@ -76,7 +78,8 @@ def network_output_to_image(
     if restore is not None:
         sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
-        trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"])
+        guard = restore.get("sharpening_guard", True)
+        trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"], guard)
         output = restore_lightness(noisy_scaled, output, sigma, multiplier, trusted, restore)
         impulses = isolated_impulses(
             noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", MOST_UNTRUSTED)

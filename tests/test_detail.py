@@ -1,11 +1,13 @@
+import json
 import math
+import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import smooth_rgb
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
 from denoisecli.color import gaussian_blur
 from denoisecli.detail import (
     check_strength_schedule,
@@ -16,6 +18,7 @@ from denoisecli.detail import (
     strength_multiplier,
     trusted_pixels,
 )
+from denoisecli.errors import DenoiseError
 from denoisecli.inference import Denoiser
 from denoisecli.metrics import psnr
 from denoisecli.models import build_model
@@ -118,6 +121,22 @@ def test_a_model_that_sharpens_a_blurred_input_is_not_undone():
     restored = network_output_to_image(lab, sharpened_l, DEFAULT_CHROMA, DEFAULT_RESTORE)
     assert psnr(restored, raw).item() > 40  # the model's sharpening survives
     assert psnr(raw, clean).item() > psnr(blurred, clean).item()  # and it was worth keeping
+    # Without the guard (a sidecar for a model that does not deblur) the change goes back.
+    unguarded_restore = {**DEFAULT_RESTORE, "sharpening_guard": False}
+    unguarded = network_output_to_image(lab, sharpened_l, DEFAULT_CHROMA, unguarded_restore)
+    assert psnr(unguarded, blurred).item() > psnr(unguarded, raw).item() + 5
+
+
+def test_a_sidecar_whose_sharpening_guard_is_not_a_bool_is_a_one_line_error(tmp_path):
+    weights = resolve_model_path("shallow")
+    target = tmp_path / "bad.safetensors"
+    shutil.copy(weights, target)
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    sidecar.setdefault("color", {}).setdefault("restore", {})["sharpening_guard"] = "no"
+    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(DenoiseError, match="sharpening_guard must be true or false") as error:
+        load_model(target)
+    assert "\n" not in str(error.value)
 
 
 def brute_force_fill(noisy, image, trusted, sigma, threshold):
