@@ -1,12 +1,15 @@
 """The restore step's sharpening guard on, looser, and off, through the whole `denoise` pipeline.
 
     python benchmarks/sharpening_guard.py data/validation --side 512 [--model skip] [--margins 1.5 2]
+    python benchmarks/sharpening_guard.py data/train-photos --side 400 --floors 1e-4 1e-3 --cases clean blur
 
 The guard (``detail.sharpened``) keeps the network's output wherever it has more fine detail than
 the input, so that a model that deblurs is not undone by the restore step. For each photo (its
 centre ``--side`` pixels) and seed-protocol case (clean, Gaussian sigma 5 and 25, salt-and-pepper,
 blur, knockout; clipped to 8 bits, seeds as in ``evaluate``), the sidecar runs as it is, with
-each extra ``--margins`` value in place of ``detail.SHARPENING_MARGIN``, and with
+each extra ``--margins`` value in place of ``detail.SHARPENING_MARGIN``, each ``--floors`` value
+in place of ``detail.SHARPENING_FLOOR`` (the guard fires only where the output's fine-detail
+energy exceeds margin x the input's + floor), and with
 ``restore.sharpening_guard`` false. Prints mean RGB PSNR per case, each photo capped at
 ``--psnr-cap`` dB as the validation rule does.
 """
@@ -49,7 +52,9 @@ def main() -> None:
     parser.add_argument("--model", default="skip")
     parser.add_argument("--side", type=int, default=512, help="centre crop (0: whole photos)")
     parser.add_argument("--margins", type=float, nargs="*", default=[], help="guard margins besides the sidecar's")
+    parser.add_argument("--floors", type=float, nargs="*", default=[], help="guard floors besides the shipped one")
     parser.add_argument("--psnr-cap", type=float, default=48.0)
+    parser.add_argument("--cases", nargs="*", default=None, help="only these cases (e.g. clean blur gaussian25)")
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
@@ -57,25 +62,28 @@ def main() -> None:
     guarded = Denoiser.load(path, torch.device("cpu"))
     unguarded = Denoiser.load(path, torch.device("cpu"))  # a second copy: the restore settings are its own
     unguarded.restore["sharpening_guard"] = False
-    shipped_margin = detail.SHARPENING_MARGIN
-    settings = [("sidecar", guarded, shipped_margin)]
-    settings += [(f"margin {m:g}", guarded, m) for m in arguments.margins]
-    settings += [("guard off", unguarded, shipped_margin)]
+    shipped = (detail.SHARPENING_MARGIN, detail.SHARPENING_FLOOR)
+    settings = [("sidecar", guarded, shipped)]
+    settings += [(f"margin {m:g}", guarded, (m, shipped[1])) for m in arguments.margins]
+    settings += [(f"floor {f:g}", guarded, (shipped[0], f)) for f in arguments.floors]
+    settings += [("guard off", unguarded, shipped)]
     scores: dict[tuple[str, str], list[float]] = {}
     images = [photo for photo, _ in find_images([arguments.folder])]
     for photo in images:
         clean = centre(torch.from_numpy(read_photo(photo).pixels).permute(2, 0, 1)[None].float(), arguments.side)
         for case in CASES:
             name = case.name if case.sigma is None else f"{case.name}{case.sigma:g}"
+            if arguments.cases and name not in arguments.cases:
+                continue
             generator = torch.Generator().manual_seed(image_seed(0, photo.name, name))
             noisy = clean if case.name == "clean" else corrupt_for_case(clean, case, generator, clip=True)
             pixels = noisy[0].permute(1, 2, 0).contiguous().numpy()
-            for label, denoiser, margin in settings:
-                detail.SHARPENING_MARGIN = margin
+            for label, denoiser, (margin, floor) in settings:
+                detail.SHARPENING_MARGIN, detail.SHARPENING_FLOOR = margin, floor
                 output = torch.from_numpy(denoiser.pixels(pixels)).permute(2, 0, 1)[None]
                 score = min(psnr(clip_to_photo(output), clean).item(), arguments.psnr_cap)
                 scores.setdefault((name, label), []).append(score)
-        detail.SHARPENING_MARGIN = shipped_margin
+        detail.SHARPENING_MARGIN, detail.SHARPENING_FLOOR = shipped
         print(f"done {photo.name}", flush=True)
     labels = [label for label, _, _ in settings]
     cap = f"capped at {arguments.psnr_cap:g}"
