@@ -6,11 +6,12 @@
 The guard (``detail.sharpened``) keeps the network's output wherever it has more fine detail than
 the input, so that a model that deblurs is not undone by the restore step. For each photo (its
 centre ``--side`` pixels) and seed-protocol case (clean, Gaussian sigma 5 and 25, salt-and-pepper,
-blur, knockout; clipped to 8 bits, seeds as in ``evaluate``), the sidecar runs as it is, with
-each extra ``--margins`` value in place of ``detail.SHARPENING_MARGIN``, each ``--floors`` value
+blur, knockout; clipped to 8 bits, seeds as in ``evaluate``), the sidecar runs as it is; with
+each ``--margins`` value in place of ``detail.SHARPENING_MARGIN``; with each ``--floors`` value
 in place of ``detail.SHARPENING_FLOOR`` (the guard fires only where the output's fine-detail
-energy exceeds margin x the input's + floor), and with
-``restore.sharpening_guard`` false. Prints mean RGB PSNR per case, each photo capped at
+energy exceeds margin x the input's + floor); with each ``--max-noise`` N as the per-photo rule
+``{"max_noise": N}`` (the guard only on photos whose fine-scale luma noise reads at most N); and
+with ``restore.sharpening_guard`` false. Prints mean RGB PSNR per case, each photo capped at
 ``--psnr-cap`` dB as the validation rule does.
 """
 
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=512, help="centre crop (0: whole photos)")
     parser.add_argument("--margins", type=float, nargs="*", default=[], help="guard margins besides the sidecar's")
     parser.add_argument("--floors", type=float, nargs="*", default=[], help="guard floors besides the shipped one")
+    parser.add_argument(
+        "--max-noise", type=float, nargs="*", default=[], help="per-photo guard rules {'max_noise': N} to try"
+    )
     parser.add_argument("--psnr-cap", type=float, default=48.0)
     parser.add_argument("--cases", nargs="*", default=None, help="only these cases (e.g. clean blur gaussian25)")
     parser.add_argument("--threads", type=int, default=2)
@@ -66,6 +70,10 @@ def main() -> None:
     settings = [("sidecar", guarded, shipped)]
     settings += [(f"margin {m:g}", guarded, (m, shipped[1])) for m in arguments.margins]
     settings += [(f"floor {f:g}", guarded, (shipped[0], f)) for f in arguments.floors]
+    for limit in arguments.max_noise:
+        per_photo = Denoiser.load(path, torch.device("cpu"))
+        per_photo.restore["sharpening_guard"] = {"max_noise": limit}
+        settings.append((f"guard if noise <= {limit:g}", per_photo, shipped))
     settings += [("guard off", unguarded, shipped)]
     scores: dict[tuple[str, str], list[float]] = {}
     images = [photo for photo, _ in find_images([arguments.folder])]

@@ -95,15 +95,31 @@ def measure_blur(gray: np.ndarray, settings: dict = DEFAULT_DEBLUR) -> float:
     return min(widths)
 
 
-def blur_to_undo(pixels: np.ndarray, settings: dict = DEFAULT_DEBLUR) -> float:
-    """The Gaussian width (px) ``deblur`` should undo in this input (H x W x C on [0, 1]); 0 for none."""
+def _measured_luma(pixels: np.ndarray) -> np.ndarray:
+    """The luma of the photo's centre, at most ``MAX_MEASURED_SIDE`` on a side: what is measured."""
     height, width = pixels.shape[:2]
     top, left = max(0, (height - MAX_MEASURED_SIDE) // 2), max(0, (width - MAX_MEASURED_SIDE) // 2)
-    gray = luma(pixels[top : top + MAX_MEASURED_SIDE, left : left + MAX_MEASURED_SIDE])
+    return luma(pixels[top : top + MAX_MEASURED_SIDE, left : left + MAX_MEASURED_SIDE])
+
+
+def _noise_of(gray: np.ndarray) -> float:
+    return float(estimate_noise_level(torch.from_numpy(gray)[None, None], step=2)[0]) * 255
+
+
+def luma_noise(pixels: np.ndarray) -> float:
+    """The fine-scale luma noise (0-255) ``blur_to_undo`` reads off a photo (H x W x C on [0, 1]);
+    NaN for one under 16 px. A blurred photo reads near 0; noise and fine texture read above."""
+    gray = _measured_luma(pixels)
+    return math.nan if min(gray.shape) < 16 else _noise_of(gray)
+
+
+def blur_to_undo(pixels: np.ndarray, settings: dict = DEFAULT_DEBLUR, noise: float | None = None) -> float:
+    """The Gaussian width (px) ``deblur`` should undo in this input (H x W x C on [0, 1]); 0 for none.
+    ``noise``: the photo's ``luma_noise`` where the caller has already read it."""
+    gray = _measured_luma(pixels)
     if min(gray.shape) < 16:
         return 0.0
-    noise = float(estimate_noise_level(torch.from_numpy(gray)[None, None], step=2)[0]) * 255
-    if noise > settings["max_noise"]:
+    if (_noise_of(gray) if noise is None else noise) > settings["max_noise"]:
         return 0.0
     blur = measure_blur(gray, settings)
     if not blur >= settings["threshold"]:  # NaN included

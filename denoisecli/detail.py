@@ -82,9 +82,18 @@ def trusted_pixels(
 
 
 def check_sharpening_guard(value) -> None:
-    """Raise ValueError unless ``value`` (a sidecar's ``restore.sharpening_guard``) is None or a bool."""
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"sharpening_guard must be true or false, got {value!r}")
+    """Raise ValueError unless ``value`` (a sidecar's ``restore.sharpening_guard``) is None, a bool,
+    or ``{"max_noise": N}`` with N >= 0: the guard on only for photos whose fine-scale luma noise
+    (``deblur.luma_noise``, 0-255) reads at most N, the ones that may be blurred
+    (``inference.Denoiser``)."""
+    if value is None or isinstance(value, bool):
+        return
+    try:
+        valid = set(value) == {"max_noise"} and float(value["max_noise"]) >= 0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"sharpening_guard must be true, false or {{'max_noise': N >= 0}}, got {value!r}")
 
 
 def sharpened(noisy: torch.Tensor, output: torch.Tensor, radius: int = SHARPENING_RADIUS) -> torch.Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
-from denoisecli.deblur import blur_to_undo, deblur, deblur_settings
+from denoisecli.deblur import blur_to_undo, deblur, deblur_settings, luma_noise
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
 from denoisecli.models import Autoencoder, fold_batch_norm
@@ -92,8 +92,9 @@ class Denoiser:
         return cls(model, chroma, restore, device, metadata, ensemble, deblurring)
 
     @torch.inference_mode()
-    def tensor(self, image: torch.Tensor) -> torch.Tensor:
-        """N x C x H x W in [0, 1] (C = 1 or 3) -> the same, denoised."""
+    def tensor(self, image: torch.Tensor, restore: dict | None = None) -> torch.Tensor:
+        """N x C x H x W in [0, 1] (C = 1 or 3) -> the same, denoised; ``restore`` in place of the
+        sidecar's restore settings (``photo_restore``'s, for the photo these pixels are from)."""
         image = image.to(self.device, torch.float32)
         lab, network_in = network_input(image, self.model.config.chroma_input)
         autocast = (
@@ -106,7 +107,7 @@ class Denoiser:
             for which in range(self.ensemble):
                 view = _dihedral(network_in, which).contiguous(memory_format=torch.channels_last)
                 output = output + _undo_dihedral(self.model(view).float(), which)
-        return network_output_to_image(lab, output / self.ensemble, self.chroma, self.restore)
+        return network_output_to_image(lab, output / self.ensemble, self.chroma, restore or self.restore)
 
     def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
         """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px).
@@ -119,15 +120,30 @@ class Denoiser:
         self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
     ) -> tuple[np.ndarray, float]:
         """``pixels``' output, and the blur (px) it undid instead of denoising (0: denoised)."""
-        blur = blur_to_undo(pixels, self.deblur) if self.deblur else 0.0
+        per_photo_guard = isinstance(self.restore and self.restore.get("sharpening_guard"), dict)
+        noise = luma_noise(pixels) if per_photo_guard else None  # read once, for both uses
+        blur = blur_to_undo(pixels, self.deblur, noise) if self.deblur else 0.0
         if blur:
             return deblur(pixels.astype(np.float32, copy=True), blur, self.deblur["noise_ratio"]), blur
-        return self._tiles(pixels, tile, overlap), 0.0
+        return self._tiles(pixels, tile, overlap, self.photo_restore(pixels, noise)), 0.0
 
-    def _tiles(self, pixels: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    def photo_restore(self, pixels: np.ndarray, noise: float | None = None) -> dict | None:
+        """The restore settings for this whole photo (H x W x C): the sidecar's, with a per-photo
+        ``sharpening_guard`` rule (``{"max_noise": N}``) resolved. The guard keeps a model's
+        sharpening of a blurred photo; a blurred photo reads almost no fine-scale luma noise, so
+        the guard stays on unless the photo reads more than N (``deblur.luma_noise``, or
+        ``noise`` where already read; NaN, a photo too small to read, keeps it on). Per photo,
+        not per tile, so tiles agree."""
+        guard = self.restore.get("sharpening_guard") if self.restore else None
+        if not isinstance(guard, dict):
+            return self.restore
+        noise = luma_noise(pixels) if noise is None else noise
+        return {**self.restore, "sharpening_guard": not noise > float(guard["max_noise"])}
+
+    def _tiles(self, pixels: np.ndarray, tile: int, overlap: int, restore: dict | None = None) -> np.ndarray:
         height, width, channels = pixels.shape
         if height <= tile and width <= tile:
-            return self._run(pixels)
+            return self._run(pixels, restore)
         if overlap * 2 >= tile:
             raise ValueError(f"overlap {overlap} must be less than half the tile {tile}")
         output = np.zeros_like(pixels, dtype=np.float32)
@@ -139,14 +155,14 @@ class Denoiser:
             for left in lefts:
                 patch = pixels[top : top + tile_height, left : left + tile_width]
                 ramp = _blend_window(patch.shape[0], patch.shape[1], overlap, top, left, height, width)
-                output[top : top + tile_height, left : left + tile_width] += self._run(patch) * ramp
+                output[top : top + tile_height, left : left + tile_width] += self._run(patch, restore) * ramp
                 weights[top : top + tile_height, left : left + tile_width] += ramp
         output /= weights
         return output
 
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
+    def _run(self, pixels: np.ndarray, restore: dict | None = None) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
-        return self.tensor(tensor)[0].permute(1, 2, 0).cpu().numpy()
+        return self.tensor(tensor, restore)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def _dihedral(image: torch.Tensor, which: int) -> torch.Tensor:

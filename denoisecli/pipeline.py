@@ -67,8 +67,8 @@ def network_output_to_image(
     noise level estimated per image, ``detail.strength_multiplier``), ``most_untrusted`` (see
     ``detail.isolated_impulses``), ``wiener`` (L's detail given back by the DCT Wiener filter
     on noisy photos, ``restore_lightness``) and ``sharpening_guard`` (false: detail is given back
-    where the model sharpened too, ``detail.trusted_pixels``; default true), or is None for the
-    smoothed outputs as they are.
+    where the model sharpened too, ``detail.trusted_pixels``; default true; a per-photo rule is
+    resolved by ``inference.Denoiser``), or is None for the smoothed outputs as they are.
     The checkpoint sidecar carries both.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
@@ -78,7 +78,9 @@ def network_output_to_image(
     if restore is not None:
         sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
-        guard = restore.get("sharpening_guard", True)
+        # Only an explicit false turns the guard off; a per-photo rule ({"max_noise": N}) that
+        # nobody resolved for this photo (``inference.Denoiser`` does) keeps it, as before.
+        guard = restore.get("sharpening_guard", True) is not False
         trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"], guard)
         output = restore_lightness(noisy_scaled, output, sigma, multiplier, trusted, restore)
         impulses = isolated_impulses(

@@ -1,7 +1,9 @@
 import json
 import math
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -127,16 +129,33 @@ def test_a_model_that_sharpens_a_blurred_input_is_not_undone():
     assert psnr(unguarded, blurred).item() > psnr(unguarded, raw).item() + 5
 
 
-def test_a_sidecar_whose_sharpening_guard_is_not_a_bool_is_a_one_line_error(tmp_path):
+def _shallow_with_guard(tmp_path, guard) -> Path:
+    """A copy of the shipped ``shallow`` whose sidecar sets ``restore.sharpening_guard``."""
     weights = resolve_model_path("shallow")
-    target = tmp_path / "bad.safetensors"
+    target = tmp_path / "guarded.safetensors"
     shutil.copy(weights, target)
     sidecar = json.loads(weights.with_suffix(".json").read_text())
-    sidecar.setdefault("color", {}).setdefault("restore", {})["sharpening_guard"] = "no"
+    sidecar.setdefault("color", {}).setdefault("restore", {})["sharpening_guard"] = guard
     target.with_suffix(".json").write_text(json.dumps(sidecar))
-    with pytest.raises(DenoiseError, match="sharpening_guard must be true or false") as error:
-        load_model(target)
+    return target
+
+
+@pytest.mark.parametrize("guard", ["no", {"max_noise": -1}, {"noise": 1}, {"max_noise": "x"}])
+def test_a_sidecar_with_a_bad_sharpening_guard_is_a_one_line_error(tmp_path, guard):
+    with pytest.raises(DenoiseError, match="sharpening_guard must be") as error:
+        load_model(_shallow_with_guard(tmp_path, guard))
     assert "\n" not in str(error.value)
+
+
+def test_a_per_photo_guard_stays_on_for_a_photo_that_may_be_blurred_and_goes_off_for_a_textured_one(tmp_path):
+    denoiser = Denoiser.load(_shallow_with_guard(tmp_path, {"max_noise": 0.5}), torch.device("cpu"))
+    grain = torch.rand(64, 64, 1, generator=torch.Generator().manual_seed(5)) - 0.5  # fine texture: reads as noise
+    textured = (torch.from_numpy(smooth_rgb(64, 64, seed=5)) + 0.04 * grain).clamp(0, 1)
+    blurred = gaussian_blur(textured.permute(2, 0, 1)[None], 1.5)[0].permute(1, 2, 0)
+    for photo, guard in [(textured.numpy(), False), (blurred.contiguous().numpy(), True)]:
+        assert denoiser.photo_restore(photo)["sharpening_guard"] is guard
+        explicit = Denoiser.load(_shallow_with_guard(tmp_path, guard), torch.device("cpu"))
+        assert np.array_equal(denoiser.pixels(photo), explicit.pixels(photo))
 
 
 def brute_force_fill(noisy, image, trusted, sigma, threshold):
