@@ -25,6 +25,7 @@ import torch
 
 import denoisecli.detail as detail
 from denoisecli.checkpoint import resolve_model_path
+from denoisecli.deblur import luma_noise
 from denoisecli.evaluate import Case, corrupt_for_case, image_seed
 from denoisecli.imageio import find_images, read_photo
 from denoisecli.inference import Denoiser
@@ -76,6 +77,7 @@ def main() -> None:
         settings.append((f"guard if noise <= {limit:g}", per_photo, shipped))
     settings += [("guard off", unguarded, shipped)]
     scores: dict[tuple[str, str], list[float]] = {}
+    readings: dict[str, list[float]] = {}  # each input's luma_noise, what the per-photo rule reads
     images = [photo for photo, _ in find_images([arguments.folder])]
     for photo in images:
         clean = centre(torch.from_numpy(read_photo(photo).pixels).permute(2, 0, 1)[None].float(), arguments.side)
@@ -86,6 +88,7 @@ def main() -> None:
             generator = torch.Generator().manual_seed(image_seed(0, photo.name, name))
             noisy = clean if case.name == "clean" else corrupt_for_case(clean, case, generator, clip=True)
             pixels = noisy[0].permute(1, 2, 0).contiguous().numpy()
+            readings.setdefault(name, []).append(luma_noise(pixels))
             for label, denoiser, (margin, floor) in settings:
                 detail.SHARPENING_MARGIN, detail.SHARPENING_FLOOR = margin, floor
                 output = torch.from_numpy(denoiser.pixels(pixels)).permute(2, 0, 1)[None]
@@ -103,6 +106,10 @@ def main() -> None:
         means = [float(np.mean(scores[(name, label)])) for label in labels]
         table[name] = dict(zip(labels, means, strict=True))
         print(f"| {name} | " + " | ".join(f"{mean:.2f}" for mean in means) + " |")
+    print("\nluma_noise of the inputs (0-255): case, median, max, share above each --max-noise")
+    for name, values in readings.items():
+        shares = " ".join(f"{np.mean(np.array(values) > limit):.2f}" for limit in arguments.max_noise)
+        print(f"{name}: {np.median(values):.3f} {np.max(values):.3f} {shares}")
     print("\n" + json.dumps(table))
 
 
