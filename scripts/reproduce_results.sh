@@ -76,6 +76,19 @@ denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline nlm --b
   --sigma 25 --seed 0 --threads "$THREADS"
 denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
+# The seventh rule: the sharpening guard only on photos that may be blurred (skip since; E = WIENER2 before).
+python benchmarks/sharpening_guard.py data/train-photos --side 400 --cases clean blur --floors 1e-4 1e-3 --max-noise 0.5 0.3
+python benchmarks/sharpening_guard.py data/validation --side 400 --cases clean blur --max-noise 0.5 0.3
+denoisecli evaluate data/validation --model "$WIENER2" --model skip --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+for run in 1 2 3; do
+  if ((run % 2)); then pair=("$WIENER2" skip); else pair=(skip "$WIENER2"); fi
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
