@@ -99,3 +99,27 @@ def test_restore_benchmark_scores_settings_changed_together_and_per_image(tmp_pa
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     rows = [line.split(" | ")[0] for line in printed.splitlines() if line.startswith("| ")]
     assert rows == ["| restore", "| none", "| default", "| impulse_threshold 6, most_untrusted 3", "| image", "| a"]
+
+
+def test_sharpening_guard_benchmark_scores_every_guard_setting_and_reads_the_inputs(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=6))
+    script = ROOT / "benchmarks" / "sharpening_guard.py"
+    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1", "--side", "0"]
+    command += ["--cases", "clean", "blur", "--floors", "1e-3", "--max-noise", "0.5"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    header = next(line for line in printed.splitlines() if line.startswith("| case"))
+    assert header == "| case | sidecar | floor 0.001 | guard if noise <= 0.5 | guard off |"
+    rows = [line.split(" | ")[0] for line in printed.splitlines() if line.startswith("| ") and "case" not in line]
+    assert rows == ["| clean", "| blur"]
+    assert "blur: " in printed and "clean: " in printed
+
+
+def test_wiener_speed_benchmark_reports_seconds_per_megapixel():
+    script = ROOT / "benchmarks" / "wiener_speed.py"
+    command = [sys.executable, str(script), "--side", "64", "--repeats", "1", "--blocks", "1", "--threads", "1"]
+    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert report["side"] == 64 and report["wall_seconds_per_megapixel"] > 0
