@@ -85,6 +85,10 @@ denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline nlm --b
   --sigma 25 --seed 0 --threads "$THREADS"
 denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --model "$TWELFTH" --protocol awgn \
+  --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 for run in 1 2 3; do
   if ((run % 2)); then pair=("$WIENER2" skip); else pair=(skip "$WIENER2"); fi
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
