@@ -156,6 +156,8 @@ def test_a_per_photo_guard_stays_on_for_a_photo_that_may_be_blurred_and_goes_off
         assert denoiser.photo_restore(photo)["sharpening_guard"] is guard
         explicit = Denoiser.load(_shallow_with_guard(tmp_path, guard), torch.device("cpu"))
         assert np.array_equal(denoiser.pixels(photo), explicit.pixels(photo))
+        # Decided once for the whole photo, so every tile of a tiled run gets the same answer.
+        assert np.array_equal(denoiser.pixels(photo, tile=32, overlap=8), explicit.pixels(photo, tile=32, overlap=8))
 
 
 def brute_force_fill(noisy, image, trusted, sigma, threshold):
