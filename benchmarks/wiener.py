@@ -8,10 +8,12 @@ post-processing (``pipeline.network_output_to_image``, chroma and impulse fill i
 once per restore setting: ``local`` is the sidecar's restore step without ``wiener`` (what
 ships), ``wiener`` the filter at every noise level (``from_noise`` [0, 0]), ``wiener from 1-2``
 the filter blended in from an estimated L noise of 1 to 2 (the thirteenth session's candidate
-D; ``--from-noise 2,4`` adds its candidate E). Cases: the clean photo, Gaussian noise at sigma
-2, 5, 15, 25 and 50 (float, or clipped to 8 bits with ``--clipped``), and the seed protocol's
-salt-and-pepper and knockout (clipped). Prints RGB PSNR (dB, 8-bit result) and PSNR of L
-(gray photos too); means over photos, and per photo with ``--per-photo``.
+D; ``--from-noise 2,4`` adds its candidate E; ``--shapes`` adds the sidecar's own filter as it
+is, at stride 2 and with the quincunx windows, for a sidecar that has one). Cases: the clean
+photo, Gaussian noise at sigma 2, 5, 15, 25 and 50 (float, or clipped to 8 bits with
+``--clipped``), and the seed protocol's salt-and-pepper and knockout (clipped). Prints RGB
+PSNR (dB, 8-bit result) and PSNR of L (gray photos too); means over photos, and per photo with
+``--per-photo``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main() -> None:
     parser.add_argument(
         "--from-noise", action="append", default=[], metavar="LOW,HIGH", help="another from_noise to try (repeat)"
     )
+    parser.add_argument("--shapes", action="store_true", help="also the sidecar's filter at stride 2 and quincunx")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     model, sidecar = load_model(resolve_model_path(arguments.model))
@@ -73,6 +76,10 @@ def main() -> None:
     for pair in arguments.from_noise:
         low, high = (float(v) for v in pair.split(","))
         settings[f"wiener from {low:g}-{high:g}"] = {**local, "wiener": {**WIENER, "from_noise": [low, high]}}
+    if arguments.shapes and restore.get("wiener"):
+        for label, change in [("stride 2", {"stride": 2}), ("quincunx", {"quincunx": True})]:
+            settings[f"sidecar's filter, {label}"] = {**restore, "wiener": {**restore["wiener"], **change}}
+        settings["sidecar's filter"] = restore
     cases = [Case("clean", None)] + [Case(f"sigma{s}", float(s)) for s in SIGMAS]
     cases += [Case("saltpepper", None), Case("knockout", None)]
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]

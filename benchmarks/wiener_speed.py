@@ -1,6 +1,6 @@
 """Seconds per megapixel of the DCT Wiener filter for L (``denoisecli.wiener.dct_wiener``) alone.
 
-    python benchmarks/wiener_speed.py --threads 2 [--side 768] [--stride 4]
+    python benchmarks/wiener_speed.py --threads 2 [--side 768] [--stride 4] [--quincunx]
 
 One tile of the default size (``inference.DEFAULT_TILE``), random L and a pilot near it; the best of
 several timed blocks, in wall and CPU time (CPU time drifts less on a shared machine). Run it at an
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=768)
     parser.add_argument("--block", type=int, default=8)
     parser.add_argument("--stride", type=int, default=4)
+    parser.add_argument("--quincunx", action="store_true", help="the windows at the stride grid's centres too")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=5)
@@ -46,7 +47,7 @@ def main() -> None:
     pilot = noisy + 0.1 * torch.randn(noisy.shape, generator=generator)
     sigma = torch.tensor([0.1])
     wall, cpu = best_of(
-        lambda: dct_wiener(noisy, pilot, sigma, 1.0, arguments.block, arguments.stride),
+        lambda: dct_wiener(noisy, pilot, sigma, 1.0, arguments.block, arguments.stride, arguments.quincunx),
         arguments.repeats,
         arguments.blocks,
     )
@@ -57,6 +58,7 @@ def main() -> None:
                 "side": arguments.side,
                 "block": arguments.block,
                 "stride": arguments.stride,
+                "quincunx": arguments.quincunx,
                 "threads": arguments.threads,
                 "wall_seconds_per_megapixel": round(wall / megapixels, 4),
                 "cpu_seconds_per_megapixel": round(cpu / megapixels, 4),

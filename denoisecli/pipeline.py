@@ -134,7 +134,8 @@ def restore_lightness(
     if not bool((share > 0).any()):
         return local()
     source = torch.where(trusted.bool(), noisy, output)
-    filtered = dct_wiener(source, output, sigma, restore["strength"], int(wiener["block"]), int(wiener["stride"]))
+    shape = int(wiener["block"]), int(wiener["stride"]), bool(wiener.get("quincunx", False))
+    filtered = dct_wiener(source, output, sigma, restore["strength"], *shape)
     if bool((share >= 1).all()):
         return filtered
     return torch.lerp(local(), filtered, share)

@@ -36,12 +36,14 @@ from denoisecli.color import pad_edges
 def check_wiener_settings(settings) -> None:
     """Raise ValueError unless ``settings`` (a sidecar's ``restore.wiener``) is None or
     ``{"block": B, "stride": S}`` with whole numbers B >= 2 and S dividing B, and optionally
-    ``"from_noise": [LOW, HIGH]`` with 0 <= LOW <= HIGH (``pipeline.restore_lightness``)."""
+    ``"from_noise": [LOW, HIGH]`` with 0 <= LOW <= HIGH (``pipeline.restore_lightness``) and
+    ``"quincunx": true`` (``dct_wiener``; S even)."""
     if settings is None:
         return
     try:
         block, stride = settings["block"], settings["stride"]
         low, high = (float(v) for v in settings.get("from_noise", (0.0, 0.0)))
+        quincunx = settings.get("quincunx", False)
     except (TypeError, KeyError, ValueError, AttributeError):
         expected = "{'block': B, 'stride': S, 'from_noise': [LOW, HIGH]}"
         raise ValueError(f"wiener must be {expected}, got {settings!r}") from None
@@ -51,6 +53,8 @@ def check_wiener_settings(settings) -> None:
         raise ValueError(f"wiener needs whole numbers block >= 2 and a stride that divides it, got {settings!r}")
     if not 0 <= low <= high:
         raise ValueError(f"wiener's from_noise needs 0 <= LOW <= HIGH, got {settings!r}")
+    if not isinstance(quincunx, bool) or (quincunx and stride % 2):
+        raise ValueError(f"wiener's quincunx must be true or false, and true needs an even stride, got {settings!r}")
 
 
 def dct_matrix(block: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -90,19 +94,22 @@ def dct_wiener(
     strength: float | torch.Tensor = 1.0,
     block: int = 8,
     stride: int = 4,
+    quincunx: bool = False,
 ) -> torch.Tensor:
     """Wiener-filter ``noisy`` (N x 1 x H x W) in ``block``-sized DCT windows, guided by ``pilot``.
 
     ``sigma`` is the noise level of ``noisy`` per image (anything that reshapes to N x 1 x 1 x
     1, same units as the images); ``strength`` scales its square (0 keeps all of ``noisy``'s
-    detail, on the pilot's window means); ``stride`` divides ``block``. The image is
-    reflect-padded by one block on every side, plus what makes the windows tile it, so every
-    pixel is covered by the same number of windows.
+    detail, on the pilot's window means); ``stride`` divides ``block``. ``quincunx`` adds the
+    windows half a stride down and right of the stride grid's (the centres of its squares):
+    twice the tilings, most of what halving the stride gains for half its cost (docs/RESULTS.md,
+    "The eighth rule"). The image is reflect-padded by one block on every side, plus what makes
+    the windows tile it, so every pixel is covered by the same number of windows.
     """
     if noisy.shape != pilot.shape or noisy.ndim != 4 or noisy.shape[1] != 1:
         shapes = f"{tuple(noisy.shape)} and {tuple(pilot.shape)}"
         raise ValueError(f"dct_wiener expects two N x 1 x H x W images, got {shapes}")
-    check_wiener_settings({"block": block, "stride": stride})
+    check_wiener_settings({"block": block, "stride": stride, "quincunx": quincunx})
     height, width = noisy.shape[-2:]
     bottom = block + (-(height + block) % stride)
     right = block + (-(width + block) % stride)
@@ -112,23 +119,25 @@ def dct_wiener(
     noise_power = (strength * sigma.reshape(-1, 1, 1).to(noisy) ** 2).expand(count, 1, 1)
     total = noisy.new_zeros(count, 1, padded_height, padded_width)
     coverage = torch.zeros_like(total)
-    for top in range(0, block, stride):
-        for left in range(0, block, stride):
-            rows, columns = (padded_height - top) // block, (padded_width - left) // block
-            area = (..., slice(top, top + rows * block), slice(left, left + columns * block))
-            coefficients = _to_windows(both[area], block) @ transform.T  # N x 2 x windows x block^2
-            values, pilot_values = coefficients[:, 0], coefficients[:, 1]
-            # Each window's mean comes from the pilot. Noise clipped at black or white is not
-            # zero-mean (an 8-bit photo's dark sky reads brighter than it is), the network has
-            # learned to correct that and the noisy mean has not: taking it back cost up to 3 dB
-            # in L on dark photos. With unclipped noise the noisy mean is barely noisier (sigma /
-            # block) and RGB PSNR does not drop.
-            values[..., 0] = pilot_values[..., 0]
-            gain = pilot_values.square_()  # the pilot's power, for now
-            gain.div_((gain + noise_power).clamp_min_(1e-20))
-            gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
-            weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
-            windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted
-            total[area] += _from_windows(windows.unsqueeze(1), rows, columns, block)
-            coverage[area] += _from_windows(weight.expand(-1, -1, block * block).unsqueeze(1), rows, columns, block)
+    offsets = [(top, left) for top in range(0, block, stride) for left in range(0, block, stride)]
+    if quincunx:
+        offsets += [(top + stride // 2, left + stride // 2) for top, left in offsets]
+    for top, left in offsets:  # each a tiling of the image by non-overlapping windows
+        rows, columns = (padded_height - top) // block, (padded_width - left) // block
+        area = (..., slice(top, top + rows * block), slice(left, left + columns * block))
+        coefficients = _to_windows(both[area], block) @ transform.T  # N x 2 x windows x block^2
+        values, pilot_values = coefficients[:, 0], coefficients[:, 1]
+        # Each window's mean comes from the pilot. Noise clipped at black or white is not
+        # zero-mean (an 8-bit photo's dark sky reads brighter than it is), the network has
+        # learned to correct that and the noisy mean has not: taking it back cost up to 3 dB
+        # in L on dark photos. With unclipped noise the noisy mean is barely noisier (sigma /
+        # block) and RGB PSNR does not drop.
+        values[..., 0] = pilot_values[..., 0]
+        gain = pilot_values.square_()  # the pilot's power, for now
+        gain.div_((gain + noise_power).clamp_min_(1e-20))
+        gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
+        weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
+        windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted
+        total[area] += _from_windows(windows.unsqueeze(1), rows, columns, block)
+        coverage[area] += _from_windows(weight.expand(-1, -1, block * block).unsqueeze(1), rows, columns, block)
     return (total / coverage)[..., block : block + height, block : block + width]

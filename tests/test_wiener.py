@@ -29,16 +29,19 @@ def test_the_window_dct_is_the_orthonormal_2d_dct_of_the_window():
     assert torch.allclose(transform.T @ transform, torch.eye(64), atol=1e-5)
 
 
-@pytest.mark.parametrize("stride", [1, 2, 4])
-def test_the_filter_is_the_window_by_window_wiener_filter_it_describes(stride):
+@pytest.mark.parametrize(("stride", "quincunx"), [(1, False), (2, False), (4, False), (2, True), (4, True)])
+def test_the_filter_is_the_window_by_window_wiener_filter_it_describes(stride, quincunx):
     block, sigma, generator = 4, 0.2, torch.Generator().manual_seed(5)
     noisy, pilot = torch.rand(2, 1, 1, 13, 11, generator=generator)
     bottom, right = block + (-(13 + block) % stride), block + (-(11 + block) % stride)
     padded = [F.pad(image, (block, right, block, bottom), mode="reflect")[0, 0] for image in (noisy, pilot)]
     matrix = dct_matrix(block)
     total, coverage = torch.zeros_like(padded[0]), torch.zeros_like(padded[0])
-    for top in range(0, padded[0].shape[0] - block + 1, stride):
-        for left in range(0, padded[0].shape[1] - block + 1, stride):
+    height, width = padded[0].shape
+    grid = [(top, left) for top in range(0, height, stride) for left in range(0, width, stride)]
+    centres = [(top + stride // 2, left + stride // 2) for top, left in grid] if quincunx else []
+    for top, left in grid + centres:
+        if top + block <= height and left + block <= width:  # whole windows only
             values, power = (matrix @ p[top : top + block, left : left + block] @ matrix.T for p in padded)
             gain = power**2 / (power**2 + sigma**2)
             gain[0, 0], values[0, 0] = 1.0, power[0, 0]
@@ -46,7 +49,7 @@ def test_the_filter_is_the_window_by_window_wiener_filter_it_describes(stride):
             total[top : top + block, left : left + block] += weight * (matrix.T @ (values * gain) @ matrix)
             coverage[top : top + block, left : left + block] += weight
     expected = (total / coverage)[block : block + 13, block : block + 11]
-    got = dct_wiener(noisy, pilot, torch.tensor([sigma]), 1.0, block, stride)[0, 0]
+    got = dct_wiener(noisy, pilot, torch.tensor([sigma]), 1.0, block, stride, quincunx)[0, 0]
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -75,6 +78,8 @@ def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
         {"block": 1, "stride": 1},
         {"block": 8, "stride": 9},
         {"block": 8, "stride": 3},
+        {"block": 8, "stride": 1, "quincunx": True},
+        {"block": 8, "stride": 4, "quincunx": "yes"},
         {"block": 8},
         "x",
         {"block": 8, "stride": 4, "from_noise": [2.0, 1.0]},
