@@ -65,7 +65,7 @@ denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2"
 denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2" --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip "$WIENER2"
-# The fourteenth session: E became the default (skip); TWELFTH is the default before it.
+# The fourteenth session. TWELFTH: the default before it; skip: the default after it (E, then H, then Q).
 TWELFTH=weights/candidates/skip-twelfth-session.safetensors
 for run in 1 2 3 4 5; do  # the fourth rule's speed gate, the order alternating
   if ((run % 2)); then pair=("$TWELFTH" "$WIENER2"); else pair=("$WIENER2" "$TWELFTH"); fi
@@ -76,21 +76,36 @@ denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline nlm --b
   --sigma 25 --seed 0 --threads "$THREADS"
 denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
-# The seventh rule: the sharpening guard only on photos that may be blurred (skip since; E = WIENER2 before).
+# The seventh rule: the sharpening guard only on photos that may be blurred (GUARD, H; E = WIENER2 before).
+GUARD=weights/candidates/skip-fourteenth-guard.safetensors
 python benchmarks/sharpening_guard.py data/train-photos --side 400 --cases clean blur --floors 1e-4 1e-3 --max-noise 0.5 0.3
 python benchmarks/sharpening_guard.py data/validation --side 400 --cases clean blur --max-noise 0.5 0.3
-denoisecli evaluate data/validation --model "$WIENER2" --model skip --protocol seed --sigma 25 --seed 0 \
+denoisecli evaluate data/validation --model "$WIENER2" --model "$GUARD" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline nlm --baseline median --protocol seed \
+denoisecli evaluate "$CBSD68" --model "$WIENER2" --model "$GUARD" --baseline nlm --baseline median --protocol seed \
   --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$WIENER2" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+denoisecli evaluate "$CBSD68" --model "$WIENER2" --model "$GUARD" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
 denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
 denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --model "$TWELFTH" --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 for run in 1 2 3; do
-  if ((run % 2)); then pair=("$WIENER2" skip); else pair=(skip "$WIENER2"); fi
+  if ((run % 2)); then pair=("$WIENER2" "$GUARD"); else pair=("$GUARD" "$WIENER2"); fi
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+done
+# The eighth rule: quincunx windows (skip since; GUARD = the sidecar before, H).
+python benchmarks/wiener.py data/validation --side 512 --clipped --shapes --model "$GUARD"
+python benchmarks/wiener_speed.py --threads "$THREADS"
+python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
+denoisecli evaluate data/validation --model "$GUARD" --model skip --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$GUARD" --model skip --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model "$GUARD" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+for run in 1 2 3; do
+  if ((run % 2)); then pair=("$GUARD" skip); else pair=(skip "$GUARD"); fi
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
 done
 # The self-ensemble (denoise --ensemble).
