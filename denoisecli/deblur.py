@@ -102,25 +102,22 @@ def _measured_luma(pixels: np.ndarray) -> np.ndarray:
     return luma(pixels[top : top + MAX_MEASURED_SIDE, left : left + MAX_MEASURED_SIDE])
 
 
-def _noise_of(gray: np.ndarray) -> float:
-    return float(estimate_noise_level(torch.from_numpy(gray)[None, None], step=2)[0]) * 255
-
-
 def luma_noise(pixels: np.ndarray) -> float:
     """The fine-scale luma noise (0-255) ``blur_to_undo`` reads off a photo (H x W x C on [0, 1]);
     NaN for one under 16 px. A blurred photo reads near 0; noise and fine texture read above."""
     gray = _measured_luma(pixels)
-    return math.nan if min(gray.shape) < 16 else _noise_of(gray)
+    if min(gray.shape) < 16:
+        return math.nan
+    return float(estimate_noise_level(torch.from_numpy(gray)[None, None], step=2)[0]) * 255
 
 
 def blur_to_undo(pixels: np.ndarray, settings: dict = DEFAULT_DEBLUR, noise: float | None = None) -> float:
     """The Gaussian width (px) ``deblur`` should undo in this input (H x W x C on [0, 1]); 0 for none.
     ``noise``: the photo's ``luma_noise`` where the caller has already read it."""
-    gray = _measured_luma(pixels)
-    if min(gray.shape) < 16:
+    noise = luma_noise(pixels) if noise is None else noise
+    if not noise <= settings["max_noise"]:  # NaN (a photo under 16 px) included
         return 0.0
-    if (_noise_of(gray) if noise is None else noise) > settings["max_noise"]:
-        return 0.0
+    gray = _measured_luma(pixels)  # only noise-free photos get this far
     blur = measure_blur(gray, settings)
     if not blur >= settings["threshold"]:  # NaN included
         return 0.0
