@@ -22,6 +22,7 @@ import json
 
 import numpy as np
 import torch
+from wiener import centre  # benchmarks/wiener.py, beside this script: the same centre crop
 
 import denoisecli.detail as detail
 from denoisecli.checkpoint import resolve_model_path
@@ -40,12 +41,6 @@ CASES = [
     Case("blur", None),
     Case("knockout", None),
 ]
-
-
-def centre(image: torch.Tensor, side: int) -> torch.Tensor:
-    height, width = image.shape[-2:]
-    top, left = max(0, height // 2 - side // 2), max(0, width // 2 - side // 2)
-    return image[..., top : top + side, left : left + side] if side else image
 
 
 def main() -> None:
