@@ -107,7 +107,8 @@ class Denoiser:
             for which in range(self.ensemble):
                 view = _dihedral(network_in, which).contiguous(memory_format=torch.channels_last)
                 output = output + _undo_dihedral(self.model(view).float(), which)
-        return network_output_to_image(lab, output / self.ensemble, self.chroma, restore or self.restore)
+        rgb = image if image.shape[1] == 3 else None
+        return network_output_to_image(lab, output / self.ensemble, self.chroma, restore or self.restore, rgb)
 
     def pixels(self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP) -> np.ndarray:
         """HxWxC float32 in [0, 1] -> the same, denoised tile by tile (tiles at most ``tile`` px).

@@ -2,7 +2,8 @@
 
 In: RGB -> LAB, L scaled to [-1, 1] for the network. Out: the network's L, with the detail it
 removed above the noise given back (``detail``); A/B with impulses filled, smoothed guided by that
-L (``color``), their own detail given back the same way; isolated salt-and-pepper pixels of both
+L (``color``) once the part of their noise that is predictable is out (``lab_noise``), their own
+detail given back the same way; isolated salt-and-pepper pixels of both
 set to their neighbours' mean (``detail.fill_impulses``); LAB -> RGB. One function each way, so
 validation scores exactly what ``denoise`` writes.
 """
@@ -31,6 +32,7 @@ from denoisecli.detail import (
     strength_multiplier,
     trusted_pixels,
 )
+from denoisecli.lab_noise import corrected_chroma
 from denoisecli.noise import estimate_noise_level, saturated
 from denoisecli.wiener import dct_wiener
 
@@ -57,7 +59,11 @@ def lab_to_network_input(lab: torch.Tensor, chroma: bool = False) -> torch.Tenso
 
 
 def network_output_to_image(
-    noisy_lab: torch.Tensor, output: torch.Tensor, chroma: dict, restore: dict | None = None
+    noisy_lab: torch.Tensor,
+    output: torch.Tensor,
+    chroma: dict,
+    restore: dict | None = None,
+    noisy_rgb: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Denoised scaled L (N x 1) + the noisy LAB -> RGB (or gray) in [0, 1].
 
@@ -68,8 +74,11 @@ def network_output_to_image(
     ``detail.isolated_impulses``), ``wiener`` (L's detail given back by the DCT Wiener filter
     on noisy photos, ``restore_lightness``) and ``sharpening_guard`` (false: detail is given back
     where the model sharpened too, ``detail.trusted_pixels``; default true; a per-photo rule is
-    resolved by ``inference.Denoiser``), or is None for the smoothed outputs as they are.
-    The checkpoint sidecar carries both.
+    resolved by ``inference.Denoiser``) and ``lab_noise`` (true: the bias of the noisy A/B and
+    the share of their noise that L's predicts are taken out before smoothing,
+    ``lab_noise.corrected_chroma``; default false), or is None for the smoothed outputs as they are.
+    The checkpoint sidecar carries both. ``noisy_rgb`` is the RGB that ``noisy_lab`` came from,
+    where the caller has it: ``lab_noise`` reads the noise level off it.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
     if min(noisy_lab.shape[-2:]) < MIN_RESTORE_SIDE:
@@ -92,6 +101,8 @@ def network_output_to_image(
         return lightness_to_gray(lightness)
     weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
     filled = fill_outliers(noisy_lab[:, 1:], weights, chroma["fill_sigma"])
+    if restore is not None and restore.get("lab_noise", False):
+        filled = corrected_chroma(noisy_lab, lightness, filled, weights, noisy_rgb)
     ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
     if restore is not None:
         chroma_strength = restore["chroma_strength"] * multiplier
