@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.color import fill_outliers, outlier_weights, rgb_to_lab
+from denoisecli.errors import DenoiseError
+from denoisecli.lab_noise import corrected_chroma, lab_noise_statistics, noise_was_clipped, rgb_noise_level
+from denoisecli.pipeline import network_input, network_output_to_image
+
+COLOURS = torch.tensor([[0.5, 0.5, 0.5], [0.8, 0.3, 0.2], [0.15, 0.35, 0.6], [0.9, 0.85, 0.1]])
+
+
+def _flat_colours(side: int = 96) -> torch.Tensor:
+    """The four colours side by side, each a flat square: 1 x 3 x side x 4 side."""
+    return torch.cat([colour.view(1, 3, 1, 1).expand(1, 3, side, side) for colour in COLOURS], dim=-1)
+
+
+def _noisy(clean: torch.Tensor, sigma: float, seed: int, clip: bool = False) -> torch.Tensor:
+    noisy = clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return noisy.clamp(0, 1) if clip else noisy
+
+
+@pytest.mark.parametrize("clipped", [False, True])
+def test_the_bias_and_slopes_are_what_sampled_noise_gives(clipped):
+    sigma, draws = 0.06, 50000  # about sigma 15: six points are exact to sampling error here
+    centre = COLOURS.view(4, 3, 1, 1)
+    samples = _noisy(centre.expand(4, 3, 1, draws), sigma, 0, clip=clipped)
+    lab_clean, lab_noisy = rgb_to_lab(centre), rgb_to_lab(samples)
+    noise = lab_noisy - lab_clean
+    bias, slope = lab_noise_statistics(lab_clean, torch.full((4,), sigma), clipped)
+    assert torch.allclose(bias[..., 0, 0], noise.mean(dim=(2, 3)), atol=0.15)  # LAB units; 2-sample std ~0.07
+    assert bias[:, 1:].abs().max() > 0.4  # a real bias, not zero by construction
+    lightness = noise[:, :1] - noise[:, :1].mean(dim=(2, 3), keepdim=True)
+    chroma = noise[:, 1:] - noise[:, 1:].mean(dim=(2, 3), keepdim=True)
+    sampled_slope = (chroma * lightness).sum(dim=(2, 3)) / lightness.square().sum(dim=(2, 3))
+    assert torch.allclose(slope[..., 0, 0], sampled_slope, atol=0.1)
+    assert slope.abs().min() > 0.2  # grey: about -1.4 and +1.2
+
+
+def test_the_correction_takes_the_bias_and_most_of_the_noise_out_of_a_and_b():
+    clean = _flat_colours()
+    noisy = _noisy(clean, 25 / 255, 1, clip=True)
+    lab_clean, lab_noisy = rgb_to_lab(clean), rgb_to_lab(noisy)
+    lightness = lab_clean[:, :1]  # a perfect L, so L's noise is known
+    weights = outlier_weights(lab_noisy[:, :1], lightness)
+    filled = fill_outliers(lab_noisy[:, 1:], weights, DEFAULT_CHROMA["fill_sigma"])
+    corrected = corrected_chroma(lab_noisy, lightness, filled, weights, noisy)
+    for chroma, side in [(filled, 0), (corrected, 1)]:
+        error = (chroma - lab_clean[:, 1:])[..., 8:-8, 8:-8]  # away from the colours' borders
+        squares = error.unflatten(-1, (4, -1))  # 1 x 2 x H x 4 x W/4: one square per colour
+        bias = squares.mean(dim=(2, 4)).abs().max()
+        if side == 0:
+            bias_before, power_before = bias, error.square().mean()
+        else:
+            assert bias < 0.5 * bias_before  # 2.2 -> 0.7 LAB units at the worst of the four colours
+            assert error.square().mean() < 0.85 * power_before  # 0.79: L's share of the noise is out
+
+
+def test_noise_free_chroma_is_left_as_it_is():
+    clean = _flat_colours(16)
+    lab = rgb_to_lab(clean)
+    weights = torch.ones_like(lab[:, :1])
+    assert torch.equal(corrected_chroma(lab, lab[:, :1], lab[:, 1:], weights, clean), lab[:, 1:])
+
+
+def test_the_noise_level_is_read_off_rgb_and_the_clipping_off_its_range():
+    clean = _flat_colours(64)
+    assert rgb_noise_level(_noisy(clean, 0.05, 2)).item() == pytest.approx(0.05, rel=0.1)
+    assert noise_was_clipped(_noisy(clean, 0.1, 3, clip=True))
+    assert not noise_was_clipped(_noisy(clean, 0.1, 3))
+
+
+def test_the_pipeline_corrects_chroma_only_when_the_sidecar_says_so():
+    clean = _flat_colours(32)
+    noisy = _noisy(clean, 30 / 255, 4, clip=True)
+    lab, lightness = network_input(noisy)
+    output = network_input(clean)[1]  # a perfect "model"
+    restore = {**DEFAULT_RESTORE, "impulse_threshold": 6.0}
+    plain = network_output_to_image(lab, output, DEFAULT_CHROMA, restore)
+    assert torch.equal(plain, network_output_to_image(lab, output, DEFAULT_CHROMA, {**restore, "lab_noise": False}))
+    corrected = network_output_to_image(lab, output, DEFAULT_CHROMA, {**restore, "lab_noise": True}, noisy)
+    assert (corrected - clean).square().mean() < 0.9 * (plain - clean).square().mean()  # 0.78
+    # Without the RGB the pipeline converts it back from LAB: the same output.
+    again = network_output_to_image(lab, output, DEFAULT_CHROMA, {**restore, "lab_noise": True})
+    assert torch.allclose(again, corrected, atol=1e-5)
+
+
+def test_a_sidecar_with_a_bad_lab_noise_setting_is_a_one_line_error(tmp_path):
+    weights = resolve_model_path("shallow")
+    target = tmp_path / "bad.safetensors"
+    shutil.copy(weights, target)
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    sidecar.setdefault("color", {}).setdefault("restore", {})["lab_noise"] = "yes"
+    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(DenoiseError, match="lab_noise must be true or false") as error:
+        load_model(target)
+    assert "\n" not in str(error.value)
