@@ -123,3 +123,21 @@ def test_wiener_speed_benchmark_reports_seconds_per_megapixel():
     command = [sys.executable, str(script), "--side", "64", "--repeats", "1", "--blocks", "1", "--threads", "1"]
     report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     assert report["side"] == 64 and report["wall_seconds_per_megapixel"] > 0
+
+
+def test_lab_noise_benchmark_scores_the_correction_off_and_on_and_its_accuracy(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=7))
+    script = ROOT / "benchmarks" / "lab_noise.py"
+    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1", "--side", "0"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    header = next(line for line in printed.splitlines() if line.startswith("| case"))
+    assert header == "| case | off | on | its L, clean A/B | on - off |"
+    gaussian = next(line for line in printed.splitlines() if line.startswith("| sigma25 "))
+    assert float(gaussian.split(" | ")[-1].rstrip(" |")) > 0  # the correction gains on noisy colour
+    command = [sys.executable, str(script), "--accuracy", "--draws", "2000", "--levels", "2", "--threads", "1"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert len([line for line in printed.splitlines() if line.startswith("| ") and "sigma" not in line]) == 6
