@@ -2,13 +2,14 @@
 
     python benchmarks/chroma.py ../shared/data/testsets/CBSD68 [--limit 20]
     python benchmarks/chroma.py ../shared/data/testsets/CBSD68 --model skip --limit 12
+    python benchmarks/chroma.py data/validation --model skip --side 384
 
 For each test image and noise, the clean L replaces the noisy L (the best any L network could
 do), the noisy A/B go through each chroma filter, and PSNR is taken on the 8-bit RGB result.
 The highest mean decides ``DEFAULT_CHROMA`` in denoisecli/checkpoint.py. With ``--model`` the
 L is that model's instead and each filter runs inside the whole pipeline, restore step
 included, with the model's own restore settings (``pipeline.network_output_to_image``): what
-``denoise`` would write with it.
+``denoise`` would write with it. ``--side`` scores each photo's centre crop of that size.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 
 import numpy as np
 import torch
+from wiener import centre  # benchmarks/wiener.py, beside this script: the same centre crop
 
 from denoisecli.checkpoint import DEFAULT_CHROMA, load_model, resolve_model_path
 from denoisecli.color import lab_to_rgb, outlier_weights, rgb_to_lab, smooth_chroma
@@ -46,6 +48,13 @@ CANDIDATES = {
     "guided r3 eps10": {"method": "guided", "radius": 3, "epsilon": 10.0},
     "guided r2 eps10": {"method": "guided", "radius": 2, "epsilon": 10.0},
     "guided r4 eps10": {"method": "guided", "radius": 4, "epsilon": 10.0},
+    # Added in the fifteenth session: with the LAB noise correction (``lab_noise``) the bias no
+    # longer caps what following L's edges gives (docs/RESULTS.md, "The chroma path's bias").
+    "guided r3 eps2": {"method": "guided", "radius": 3, "epsilon": 2.0},
+    "guided r3 eps1": {"method": "guided", "radius": 3, "epsilon": 1.0},
+    "guided r4 eps4": {"method": "guided", "radius": 4, "epsilon": 4.0},
+    "guided r4 eps2": {"method": "guided", "radius": 4, "epsilon": 2.0},
+    "guided r5 eps4": {"method": "guided", "radius": 5, "epsilon": 4.0},
 }
 CASES = [
     Case("sigma15", 15.0),
@@ -61,6 +70,7 @@ def main() -> None:
     parser.add_argument("test_dir")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", help="score inside the whole pipeline with this model's L, not the clean L")
+    parser.add_argument("--side", type=int, default=0, help="centre crop of each photo (0: whole photos)")
     arguments = parser.parse_args()
     images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
     candidates = {name: settings for name, settings in CANDIDATES.items() if settings or not arguments.model}
@@ -71,7 +81,7 @@ def main() -> None:
         model = fold_batch_norm(model.eval())
         restore = color_settings(sidecar)[1]  # its own restore step, as denoise runs it
     for path in images:
-        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+        clean = centre(torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None], arguments.side)
         if clean.shape[1] != 3:
             continue  # a gray photo has no A/B to filter
         clean_lightness = rgb_to_lab(clean)[:, :1]
