@@ -94,20 +94,40 @@ for run in 1 2 3; do
   if ((run % 2)); then pair=("$WIENER2" "$GUARD"); else pair=("$GUARD" "$WIENER2"); fi
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
 done
-# The eighth rule: quincunx windows (skip since; GUARD = the sidecar before, H).
+# The eighth rule: quincunx windows (Q = FOURTEENTH, the default until the fifteenth session; GUARD = the sidecar before, H).
+FOURTEENTH=weights/candidates/skip-fourteenth-session.safetensors
 python benchmarks/wiener.py data/validation --side 512 --clipped --shapes --model "$GUARD"
 python benchmarks/wiener_speed.py --threads "$THREADS"
 python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
-denoisecli evaluate data/validation --model "$GUARD" --model skip --protocol seed --sigma 25 --seed 0 \
+denoisecli evaluate data/validation --model "$GUARD" --model "$FOURTEENTH" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$GUARD" --model skip --baseline nlm --baseline median --protocol seed \
+denoisecli evaluate "$CBSD68" --model "$GUARD" --model "$FOURTEENTH" --baseline nlm --baseline median --protocol seed \
   --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$GUARD" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+denoisecli evaluate "$CBSD68" --model "$GUARD" --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
 for run in 1 2 3; do
-  if ((run % 2)); then pair=("$GUARD" skip); else pair=(skip "$GUARD"); fi
+  if ((run % 2)); then pair=("$GUARD" "$FOURTEENTH"); else pair=("$FOURTEENTH" "$GUARD"); fi
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
 done
+# The fifteenth session: the LAB noise correction for A/B (C, skip since; FOURTEENTH before).
+python benchmarks/lab_noise.py --accuracy
+python benchmarks/lab_noise.py data/validation --side 384 --clipped
+denoisecli evaluate data/validation --model "$FOURTEENTH" --model skip --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$FOURTEENTH" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model "$FOURTEENTH" --model skip --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+for run in 1 2 3 4 5; do
+  if ((run % 2)); then pair=("$FOURTEENTH" skip); else pair=(skip "$FOURTEENTH"); fi
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+done
+denoisecli evaluate "$CBSD68" --model skip --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$FOURTEENTH" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+# Its second rule (D, not shipped): the chroma filter's sweep with the correction on.
+python benchmarks/chroma.py data/validation --model skip --side 384
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
