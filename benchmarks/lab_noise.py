@@ -6,10 +6,12 @@
 
 Photos: for each photo (its centre ``--side`` pixels) and case, the model's sidecar runs as
 ``denoise`` runs it (``inference.Denoiser``, the per-photo guard resolved) with
-``color.restore.lab_noise`` off and on, and the output's L is also put back with the clean
-A/B: the most any chroma filter could give. Cases: the clean photo, Gaussian noise at sigma 5,
-15, 25 and 50 (float, or clipped to 8 bits with ``--clipped``), and the seed protocol's
-salt-and-pepper, blur and knockout (clipped). RGB PSNR (dB, 8-bit result), means over photos.
+``color.restore.lab_noise`` off and on, and on with ``lightness_from_chroma`` too (L's detail
+given back from a noisy L with the share of its noise that A/B's predicts taken out); the
+'on' output's L is also put back with the clean A/B: the most any chroma filter could give.
+Cases: the clean photo, Gaussian noise at sigma 5, 15, 25 and 50 (float, or clipped to 8 bits
+with ``--clipped``), and the seed protocol's salt-and-pepper, blur and knockout (clipped). RGB
+PSNR (dB, 8-bit result), means over photos.
 
 ``--accuracy`` needs no photos: on a grid of colours it compares the bias and slopes of
 ``lab_noise.lab_noise_statistics`` with those of sampled noise (``--draws`` per colour), for
@@ -58,10 +60,10 @@ def accuracy(draws: int, levels: int) -> None:
         lightness = noise[:, :1] - noise[:, :1].mean(dim=(2, 3), keepdim=True)
         chroma = noise[:, 1:] - noise[:, 1:].mean(dim=(2, 3), keepdim=True)
         sampled_slope = (chroma * lightness).sum(dim=(2, 3)) / lightness.square().sum(dim=(2, 3))
-        bias, slope = lab_noise_statistics(rgb_to_lab(colours), torch.full((len(colours),), sigma / 255), clipped)
+        statistics = lab_noise_statistics(rgb_to_lab(colours), torch.full((len(colours),), sigma / 255), clipped)
         truth = noise[:, 1:].mean(dim=(2, 3))
-        bias_error = (bias[:, 1:, 0, 0] - truth).abs()
-        slope_error = (slope[..., 0, 0] - sampled_slope).abs()
+        bias_error = (statistics.bias[:, 1:, 0, 0] - truth).abs()
+        slope_error = (statistics.chroma_slope[..., 0, 0] - sampled_slope).abs()
         print(
             f"| {sigma} | {'clipped' if clipped else 'float'} | {truth.abs().mean():.2f} / {truth.abs().max():.2f} "
             f"| {bias_error.mean():.2f} / {bias_error.max():.2f} | {slope_error.mean():.3f} / {slope_error.max():.3f} |"
@@ -71,9 +73,13 @@ def accuracy(draws: int, levels: int) -> None:
 def photos(arguments: argparse.Namespace) -> None:
     denoiser = Denoiser.load(resolve_model_path(arguments.model), torch.device("cpu"))
     sidecar_restore = denoiser.restore or {}
+    switches = {
+        "off": {"lab_noise": False},
+        "on": {"lab_noise": True, "lightness_from_chroma": False},
+        "on, and L": {"lab_noise": True, "lightness_from_chroma": True},
+    }
     settings = {
-        "off": dataclasses.replace(denoiser, restore={**sidecar_restore, "lab_noise": False}),
-        "on": dataclasses.replace(denoiser, restore={**sidecar_restore, "lab_noise": True}),
+        name: dataclasses.replace(denoiser, restore={**sidecar_restore, **switch}) for name, switch in switches.items()
     }
     cases = [Case("clean", None)] + [Case(f"sigma{s}", float(s)) for s in SIGMAS]
     cases += [Case("saltpepper", None), Case("blur", None), Case("knockout", None)]
@@ -96,17 +102,19 @@ def photos(arguments: argparse.Namespace) -> None:
                     ceiling = psnr(clip_to_photo(lab_to_rgb(lab)), clean).item()
                     scores.setdefault((case.name, "its L, clean A/B"), []).append(ceiling)
         print(f"done {path.name}", flush=True)
-    columns = ["off", "on", "its L, clean A/B"]
+    columns = ["off", "on", "on, and L", "its L, clean A/B"]
     noise = "clipped to 8 bits" if arguments.clipped else "float (salt-and-pepper, blur and knockout clipped)"
     side = f"centre {arguments.side} px" if arguments.side else "whole"
     count = len(scores[(cases[0].name, "off")])
     print(f"\n{count} colour photos from {arguments.folder} ({side}), Gaussian noise {noise}; RGB PSNR (dB)")
-    print(f"model {arguments.model}; lab_noise off / on, and the 'on' output's L with the clean A/B")
-    print("| case | " + " | ".join(columns) + " | on - off |")
-    print("|---|" + "---|" * (len(columns) + 1))
+    print(f"model {arguments.model}; lab_noise off / on / on with lightness_from_chroma, and the 'on' output's L")
+    print("with the clean A/B")
+    print("| case | " + " | ".join(columns) + " | on - off | on, and L - on |")
+    print("|---|" + "---|" * (len(columns) + 2))
     for case in cases:
         means = [float(np.mean(np.minimum(scores[(case.name, column)], 99.0))) for column in columns]
-        print(f"| {case.name} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {means[1] - means[0]:+.3f} |")
+        cells = " | ".join(f"{m:.2f}" for m in means)
+        print(f"| {case.name} | {cells} | {means[1] - means[0]:+.3f} | {means[2] - means[1]:+.3f} |")
 
 
 def main() -> None:

@@ -90,8 +90,9 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         check_strength_schedule(restore.get("strength_by_noise"))
         check_wiener_settings(restore.get("wiener"))
         check_sharpening_guard(restore.get("sharpening_guard"))
-        if not isinstance(restore.get("lab_noise", False), bool):
-            raise ValueError(f"lab_noise must be true or false, got {restore['lab_noise']!r}")
+        for switch in ("lab_noise", "lightness_from_chroma"):
+            if not isinstance(restore.get(switch, False), bool):
+                raise ValueError(f"{switch} must be true or false, got {restore[switch]!r}")
     except ValueError as error:
         raise DenoiseError(f"{sidecar_file}: {error}") from None
     model = Autoencoder(config)

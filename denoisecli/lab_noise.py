@@ -6,27 +6,34 @@ averages noise away and keeps its mean, so that bias reached the output whole. A
 A and B moves with the noise in L (a correlation of about -0.6 and +0.55 on grey), which the
 denoised L gives away: noisy L minus denoised L is mostly L's noise. ``corrected_chroma`` takes
 both out of the noisy A/B before they are smoothed (docs/RESULTS.md, "The chroma path's bias").
+The same correlation runs the other way: A/B's noise is nearly all of A/B's fine detail, and it
+predicts part of L's noise (about 40% of its variance on grey), which ``lightness_correction``
+takes out of the noisy L that the restore step gives detail back from.
 
 Both are read off the unscented transform at an estimate of the clean colour: LAB at the six
 points that are sqrt(3) sigma along R, G and B. Their mean minus the centre's LAB is the bias
 (exact for any cubic, and right for Gaussian noise's fourth moment along each axis); their
-differences are the slopes of L, A and B per unit of R, G and B, from which follows the share
-of A and B's noise that L's predicts. Noise in a saved photo was clipped at black and white, so
+differences are the slopes of L, A and B per unit of R, G and B, from which follow LAB's noise
+covariance, the share of A and B's noise that L's predicts and the share of L's that A and B's
+predict. Noise in a saved photo was clipped at black and white, so
 the points are clipped too unless the photo's own values show the noise was not (float inputs,
 as in the papers' protocol).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
-from denoisecli.color import gaussian_blur, lab_to_rgb, rgb_to_lab
-from denoisecli.noise import estimate_noise_level
+from denoisecli.color import gaussian_blur, lab_to_rgb, rgb_to_lab, scale_lightness
+from denoisecli.noise import estimate_noise_level, saturated
 
 # The bias and the slopes follow the colour, which is smooth: computed at an eighth of the
 # resolution and interpolated, CBSD68's PSNR is the same to 0.01 dB as at full resolution
-# (docs/RESULTS.md), for 1/64 of the LAB conversions.
+# (docs/RESULTS.md), for 1/64 of the LAB conversions. A multiple of 4, the block of
+# ``lightness_correction``'s power.
 CORRECTION_SCALE = 8
 _CLIPPED_TOLERANCE = 1e-4  # LAB -> RGB round trip error, well under an 8-bit level
 _RGB_SATURATION = 1e-3  # RGB values this close to 0 or 1 measure no noise (impulses, clipping)
@@ -48,10 +55,24 @@ def noise_was_clipped(rgb: torch.Tensor) -> bool:
     return bool(rgb.min() >= -_CLIPPED_TOLERANCE) and bool(rgb.max() <= 1 + _CLIPPED_TOLERANCE)
 
 
-def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool) -> tuple[torch.Tensor, torch.Tensor]:
+class LabNoise(NamedTuple):
+    """What a photo's RGB noise does to its LAB, per pixel, at 1/``scale`` of its resolution.
+
+    ``bias`` (N x 3): the noise's mean in L, A and B. ``chroma_slope`` (N x 2): A and B's noise
+    per unit of L's. ``lightness_slope`` (N x 2): L's noise per unit of A's and of B's, jointly
+    (the regression of L's noise on both). ``chroma_variance`` (N x 2): A and B's noise variance.
+    """
+
+    bias: torch.Tensor
+    chroma_slope: torch.Tensor
+    lightness_slope: torch.Tensor
+    chroma_variance: torch.Tensor
+    scale: int
+
+
+def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, scale: int = 1) -> LabNoise:
     """At each pixel of a noise-free LAB (N x 3 x H x W), what RGB noise of standard deviation
-    ``sigma`` (per image, N) does to LAB: its mean (N x 3, the bias) and the slopes of A and B's
-    noise on L's (N x 2), by the unscented transform (module docstring)."""
+    ``sigma`` (per image, N) does to LAB, by the unscented transform (module docstring)."""
     centre = lab_to_rgb(lab, clip=False).clamp(0, 1)
     step = (3.0**0.5) * sigma.view(-1, 1, 1).to(centre)
     total = torch.zeros_like(lab)
@@ -65,40 +86,89 @@ def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool) 
         total += points[0] + points[1]
         slopes.append(points[0] - points[1])
     bias = total / 6 - rgb_to_lab(centre)
-    jacobian = torch.stack(slopes, dim=2)  # N x 3 (LAB) x 3 (RGB) x H x W
+    # LAB's change per sigma of each RGB channel (the points are 2 sqrt(3) sigma apart), and from
+    # it LAB's noise covariance for white RGB noise, written out elementwise: batched 3 x 3
+    # products and 2 x 2 solves cost more than the rest of the step on a CPU.
+    jacobian = torch.stack(slopes, dim=2) / (2 * 3.0**0.5)  # N x 3 (LAB) x 3 (RGB) x H x W
     lightness, chroma = jacobian[:, :1], jacobian[:, 1:]
-    # Regression slope of A/B noise on L noise for white RGB noise: (J_ab . J_L) / |J_L|^2.
-    slope = (chroma * lightness).sum(dim=2) / lightness.square().sum(dim=2).clamp_min(1e-12)
-    return bias, slope
+    lightness_variance = lightness.square().sum(dim=2)  # N x 1 x H x W
+    cross = (chroma * lightness).sum(dim=2)  # N x 2: covariance of A, B with L
+    chroma_variance = chroma.square().sum(dim=2)  # N x 2
+    chroma_slope = cross / lightness_variance.clamp_min(1e-12)
+    a_with_b = (chroma[:, :1] * chroma[:, 1:]).sum(dim=2)  # N x 1
+    a_variance, b_variance = chroma_variance.split(1, dim=1)
+    determinant = (a_variance * b_variance - a_with_b.square()).clamp_min(1e-12)
+    a_cross, b_cross = cross.split(1, dim=1)
+    lightness_slope = (
+        torch.cat([b_variance * a_cross - a_with_b * b_cross, a_variance * b_cross - a_with_b * a_cross], dim=1)
+        / determinant
+    )
+    return LabNoise(bias, chroma_slope, lightness_slope, chroma_variance, scale)
+
+
+class RgbNoise(NamedTuple):
+    """A photo's RGB noise: its level per image (N) and whether it was clipped."""
+
+    sigma: torch.Tensor
+    clipped: bool
+
+
+def rgb_noise(noisy_rgb: torch.Tensor) -> RgbNoise | None:
+    """``rgb_noise_level`` and ``noise_was_clipped`` of a noisy RGB (N x 3); None for a photo
+    that reads no noise at all."""
+    sigma = rgb_noise_level(noisy_rgb)
+    return RgbNoise(sigma, noise_was_clipped(noisy_rgb)) if bool((sigma > 0).any()) else None
+
+
+def lab_noise(rgb: RgbNoise, lightness: torch.Tensor, chroma: torch.Tensor, scale: int = CORRECTION_SCALE) -> LabNoise:
+    """The ``LabNoise`` of a photo with RGB noise ``rgb``, around the clean colour estimated from
+    ``lightness`` (a denoised L, N x 1, [0, 100]) and the blurred ``chroma`` (its A/B, N x 2) at
+    1/``scale`` of the resolution."""
+    estimate = F.avg_pool2d(torch.cat([lightness, chroma], dim=1), scale, ceil_mode=True)
+    estimate = torch.cat([estimate[:, :1], gaussian_blur(estimate[:, 1:], 3.0 / scale)], dim=1)
+    return lab_noise_statistics(estimate, rgb.sigma, rgb.clipped, scale)
+
+
+def _full_size(field: torch.Tensor, scale: int, like: torch.Tensor) -> torch.Tensor:
+    height, width = like.shape[-2:]
+    return F.interpolate(field, scale_factor=float(scale), mode="bilinear")[..., :height, :width]
 
 
 def corrected_chroma(
-    noisy_lab: torch.Tensor,
-    lightness: torch.Tensor,
-    filled: torch.Tensor,
-    weights: torch.Tensor,
-    noisy_rgb: torch.Tensor | None = None,
-    scale: int = CORRECTION_SCALE,
+    noisy_lab: torch.Tensor, lightness: torch.Tensor, filled: torch.Tensor, weights: torch.Tensor, noise: LabNoise
 ) -> torch.Tensor:
     """``filled`` (the noisy A/B, N x 2 x H x W, impulses filled) with the bias of its noise and
     the share of its noise that L's predicts taken out.
 
     ``lightness`` is the denoised L (N x 1, [0, 100]) and ``weights`` the trust in each noisy
-    pixel (``color.outlier_weights``): an impulse's L tells nothing about its A/B noise. The
-    clean colour is estimated from the denoised L and the blurred A/B, at 1/``scale`` of the
-    resolution, and the noise level from the noisy RGB (``noisy_rgb``, N x 3; converted back from
-    ``noisy_lab`` when not given).
+    pixel (``color.outlier_weights``): an impulse's L tells nothing about its A/B noise.
     """
-    if noisy_rgb is None:
-        noisy_rgb = lab_to_rgb(noisy_lab, clip=False)
-    sigma = rgb_noise_level(noisy_rgb)
-    if not bool((sigma > 0).any()):
-        return filled
-    height, width = filled.shape[-2:]
-    estimate = F.avg_pool2d(torch.cat([lightness, filled], dim=1), scale, ceil_mode=True)
-    estimate = torch.cat([estimate[:, :1], gaussian_blur(estimate[:, 1:], 3.0 / scale)], dim=1)
-    bias, slope = lab_noise_statistics(estimate, sigma, noise_was_clipped(noisy_rgb))
-    corrections = F.interpolate(torch.cat([bias, slope], dim=1), scale_factor=scale, mode="bilinear")
-    bias, slope = corrections[..., :height, :width].split([3, 2], dim=1)
+    fields = _full_size(torch.cat([noise.bias, noise.chroma_slope], dim=1), noise.scale, filled)
+    bias, slope = fields.split([3, 2], dim=1)
     lightness_noise = (noisy_lab[:, :1] - lightness - bias[:, :1]) * weights
     return filled - bias[:, 1:] - slope * lightness_noise
+
+
+def lightness_correction(noisy_lab: torch.Tensor, noise: LabNoise) -> torch.Tensor:
+    """The part of the noisy L's noise (N x 1 x H x W, L units) that the noisy A/B's noise predicts.
+
+    A/B's noise is read as their fine detail: the noisy A/B minus their 4 x 4 block means,
+    interpolated. Where that detail's power (over 4 x 4 blocks) stands above the noise's
+    variance it is colour, not noise, and counts for that much less (a Wiener gain). Around
+    impulses (black or white L: the 4 x 4 blocks that hold one and their neighbours) there is
+    no correction: an impulse's A/B tell nothing of L's noise, and it is in its block's mean.
+    """
+    chroma = noisy_lab[:, 1:]
+    detail = chroma - _full_size(F.avg_pool2d(chroma, 4, ceil_mode=True), 4, chroma)
+    power = F.avg_pool2d(detail.square(), 4, ceil_mode=True)
+    variance = _full_size(noise.chroma_variance, noise.scale // 4, power)
+    gain = _full_size((variance / power.clamp_min(1e-6)).clamp(max=1.0), 4, chroma)
+    slope = _full_size(noise.lightness_slope, noise.scale, chroma)
+    correction = (slope * gain * detail).sum(dim=1, keepdim=True)
+    # Blocks of 4 x 4 that hold an impulse, and their neighbours: the impulse is in their means.
+    impulses = F.max_pool2d(saturated(scale_lightness(noisy_lab[:, :1])).float(), 4, ceil_mode=True)
+    impulses = F.max_pool2d(impulses, 3, stride=1, padding=1)
+    near_impulses = F.interpolate(impulses, scale_factor=4.0, mode="nearest")[
+        ..., : chroma.shape[-2], : chroma.shape[-1]
+    ]
+    return correction * (1 - near_impulses)

@@ -32,7 +32,7 @@ from denoisecli.detail import (
     strength_multiplier,
     trusted_pixels,
 )
-from denoisecli.lab_noise import corrected_chroma
+from denoisecli.lab_noise import corrected_chroma, lab_noise, lightness_correction, rgb_noise
 from denoisecli.noise import estimate_noise_level, saturated
 from denoisecli.wiener import dct_wiener
 
@@ -76,14 +76,25 @@ def network_output_to_image(
     where the model sharpened too, ``detail.trusted_pixels``; default true; a per-photo rule is
     resolved by ``inference.Denoiser``) and ``lab_noise`` (true: the bias of the noisy A/B and
     the share of their noise that L's predicts are taken out before smoothing,
-    ``lab_noise.corrected_chroma``; default false), or is None for the smoothed outputs as they are.
+    ``lab_noise.corrected_chroma``; default false) with ``lightness_from_chroma`` (true: L's
+    detail is given back from a noisy L with the share of its noise that A/B's predicts taken
+    out, ``lab_noise.lightness_correction``; default false), or is None for the smoothed outputs
+    as they are.
     The checkpoint sidecar carries both. ``noisy_rgb`` is the RGB that ``noisy_lab`` came from,
     where the caller has it: ``lab_noise`` reads the noise level off it.
     """
     noisy_scaled = scale_lightness(noisy_lab[:, :1])
     if min(noisy_lab.shape[-2:]) < MIN_RESTORE_SIDE:
         restore = None  # no 3x3 window to estimate the noise from
-    trusted = impulses = None
+    trusted = impulses = rgb = noise = None
+    if restore is not None and noisy_lab.shape[1] == 3 and restore.get("lab_noise", False):
+        rgb = rgb_noise(lab_to_rgb(noisy_lab, clip=False) if noisy_rgb is None else noisy_rgb)
+    if rgb is not None and restore.get("lightness_from_chroma", False):
+        # The restore step gives detail back from a noisy L with the part of its noise that
+        # A/B's noise predicts taken out (``lab_noise.lightness_correction``), the clean colour
+        # estimated from the network's L and the noisy A/B; the A/B correction below reuses it.
+        noise = lab_noise(rgb, unscale_lightness(output).clamp(0, 100), noisy_lab[:, 1:])
+        noisy_scaled = noisy_scaled - lightness_correction(noisy_lab, noise) / 50.0
     if restore is not None:
         sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
@@ -101,8 +112,9 @@ def network_output_to_image(
         return lightness_to_gray(lightness)
     weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
     filled = fill_outliers(noisy_lab[:, 1:], weights, chroma["fill_sigma"])
-    if restore is not None and restore.get("lab_noise", False):
-        filled = corrected_chroma(noisy_lab, lightness, filled, weights, noisy_rgb)
+    if rgb is not None:
+        noise = noise if noise is not None else lab_noise(rgb, lightness, filled)
+        filled = corrected_chroma(noisy_lab, lightness, filled, weights, noise)
     ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
     if restore is not None:
         chroma_strength = restore["chroma_strength"] * multiplier

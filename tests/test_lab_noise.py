@@ -7,7 +7,15 @@ import torch
 from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
 from denoisecli.color import fill_outliers, outlier_weights, rgb_to_lab
 from denoisecli.errors import DenoiseError
-from denoisecli.lab_noise import corrected_chroma, lab_noise_statistics, noise_was_clipped, rgb_noise_level
+from denoisecli.lab_noise import (
+    corrected_chroma,
+    lab_noise,
+    lab_noise_statistics,
+    lightness_correction,
+    noise_was_clipped,
+    rgb_noise,
+    rgb_noise_level,
+)
 from denoisecli.pipeline import network_input, network_output_to_image
 
 COLOURS = torch.tensor([[0.5, 0.5, 0.5], [0.8, 0.3, 0.2], [0.15, 0.35, 0.6], [0.9, 0.85, 0.1]])
@@ -30,14 +38,19 @@ def test_the_bias_and_slopes_are_what_sampled_noise_gives(clipped):
     samples = _noisy(centre.expand(4, 3, 1, draws), sigma, 0, clip=clipped)
     lab_clean, lab_noisy = rgb_to_lab(centre), rgb_to_lab(samples)
     noise = lab_noisy - lab_clean
-    bias, slope = lab_noise_statistics(lab_clean, torch.full((4,), sigma), clipped)
-    assert torch.allclose(bias[..., 0, 0], noise.mean(dim=(2, 3)), atol=0.15)  # LAB units; 2-sample std ~0.07
+    statistics = lab_noise_statistics(lab_clean, torch.full((4,), sigma), clipped)
+    bias = statistics.bias[..., 0, 0]
+    assert torch.allclose(bias, noise.mean(dim=(2, 3)), atol=0.15)  # LAB units; 2-sample std ~0.07
     assert bias[:, 1:].abs().max() > 0.4  # a real bias, not zero by construction
-    lightness = noise[:, :1] - noise[:, :1].mean(dim=(2, 3), keepdim=True)
-    chroma = noise[:, 1:] - noise[:, 1:].mean(dim=(2, 3), keepdim=True)
-    sampled_slope = (chroma * lightness).sum(dim=(2, 3)) / lightness.square().sum(dim=(2, 3))
-    assert torch.allclose(slope[..., 0, 0], sampled_slope, atol=0.1)
-    assert slope.abs().min() > 0.2  # grey: about -1.4 and +1.2
+    centred = (noise - noise.mean(dim=(2, 3), keepdim=True))[..., 0, :]  # 4 x 3 x draws
+    covariance = centred @ centred.transpose(1, 2) / draws  # 4 x 3 x 3
+    sampled_chroma_slope = covariance[:, 1:, 0] / covariance[:, :1, 0]
+    assert torch.allclose(statistics.chroma_slope[..., 0, 0], sampled_chroma_slope, atol=0.1)
+    assert statistics.chroma_slope.abs().min() > 0.2  # grey: about -1.4 and +1.2
+    sampled_lightness_slope = torch.linalg.solve(covariance[:, 1:, 1:], covariance[:, 1:, 0])
+    assert torch.allclose(statistics.lightness_slope[..., 0, 0], sampled_lightness_slope, atol=0.06)
+    sampled_variance = torch.diagonal(covariance[:, 1:, 1:], dim1=1, dim2=2)
+    assert torch.allclose(statistics.chroma_variance[..., 0, 0], sampled_variance, rtol=0.15)
 
 
 def test_the_correction_takes_the_bias_and_most_of_the_noise_out_of_a_and_b():
@@ -47,7 +60,8 @@ def test_the_correction_takes_the_bias_and_most_of_the_noise_out_of_a_and_b():
     lightness = lab_clean[:, :1]  # a perfect L, so L's noise is known
     weights = outlier_weights(lab_noisy[:, :1], lightness)
     filled = fill_outliers(lab_noisy[:, 1:], weights, DEFAULT_CHROMA["fill_sigma"])
-    corrected = corrected_chroma(lab_noisy, lightness, filled, weights, noisy)
+    noise = lab_noise(rgb_noise(noisy), lightness, filled)
+    corrected = corrected_chroma(lab_noisy, lightness, filled, weights, noise)
     for chroma, side in [(filled, 0), (corrected, 1)]:
         error = (chroma - lab_clean[:, 1:])[..., 8:-8, 8:-8]  # away from the colours' borders
         squares = error.unflatten(-1, (4, -1))  # 1 x 2 x H x 4 x W/4: one square per colour
@@ -59,11 +73,27 @@ def test_the_correction_takes_the_bias_and_most_of_the_noise_out_of_a_and_b():
             assert error.square().mean() < 0.85 * power_before  # 0.79: L's share of the noise is out
 
 
-def test_noise_free_chroma_is_left_as_it_is():
+def test_a_noise_free_photo_reads_no_noise_and_the_pipeline_leaves_it_as_without_the_correction():
     clean = _flat_colours(16)
-    lab = rgb_to_lab(clean)
-    weights = torch.ones_like(lab[:, :1])
-    assert torch.equal(corrected_chroma(lab, lab[:, :1], lab[:, 1:], weights, clean), lab[:, 1:])
+    assert rgb_noise(clean) is None
+    lab, lightness = network_input(clean)
+    restore = {**DEFAULT_RESTORE, "impulse_threshold": 6.0}
+    plain = network_output_to_image(lab, lightness, DEFAULT_CHROMA, restore)
+    for switches in [{"lab_noise": True}, {"lab_noise": True, "lightness_from_chroma": True}]:
+        assert torch.equal(network_output_to_image(lab, lightness, DEFAULT_CHROMA, {**restore, **switches}), plain)
+
+
+def test_a_b_noise_predicts_part_of_l_noise_and_impulses_take_no_correction():
+    clean = _flat_colours()
+    noisy = _noisy(clean, 25 / 255, 5, clip=True)
+    noisy[..., 40, 40] = 1.0  # a salt impulse
+    lab_clean, lab_noisy = rgb_to_lab(clean), rgb_to_lab(noisy)
+    noise = lab_noise(rgb_noise(noisy), lab_clean[:, :1], lab_noisy[:, 1:])
+    correction = lightness_correction(lab_noisy, noise)
+    before = (lab_noisy[:, :1] - lab_clean[:, :1])[..., 8:-8, 8:-8]
+    after = (lab_noisy[:, :1] - correction - lab_clean[:, :1])[..., 8:-8, 8:-8]
+    assert after.var() < 0.8 * before.var()  # about 0.65 on these colours
+    assert correction[..., 38:43, 38:43].abs().max() == 0
 
 
 def test_the_noise_level_is_read_off_rgb_and_the_clipping_off_its_range():
@@ -86,6 +116,11 @@ def test_the_pipeline_corrects_chroma_only_when_the_sidecar_says_so():
     # Without the RGB the pipeline converts it back from LAB: the same output.
     again = network_output_to_image(lab, output, DEFAULT_CHROMA, {**restore, "lab_noise": True})
     assert torch.allclose(again, corrected, atol=1e-5)
+    # L's detail is given back from a less noisy L with the share A/B's noise predicts taken out.
+    both = {**restore, "lab_noise": True, "lightness_from_chroma": True}
+    lightness = network_output_to_image(lab, output, DEFAULT_CHROMA, both, noisy)
+    assert (lightness - clean).square().mean() < 0.95 * (corrected - clean).square().mean()
+    assert torch.equal(network_output_to_image(lab, output, DEFAULT_CHROMA, {**both, "lab_noise": False}), plain)
 
 
 def test_a_sidecar_with_a_bad_lab_noise_setting_is_a_one_line_error(tmp_path):
