@@ -90,7 +90,7 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         check_strength_schedule(restore.get("strength_by_noise"))
         check_wiener_settings(restore.get("wiener"))
         check_sharpening_guard(restore.get("sharpening_guard"))
-        for switch in ("lab_noise", "lightness_from_chroma"):
+        for switch in ("lab_noise", "lightness_from_chroma", "noise_from_differences"):
             if not isinstance(restore.get(switch, False), bool):
                 raise ValueError(f"{switch} must be true or false, got {restore[switch]!r}")
     except ValueError as error:

@@ -49,6 +49,24 @@ def rgb_noise_level(rgb: torch.Tensor) -> torch.Tensor:
     return estimate_noise_level(flat, valid, step=4).view(count, channels).median(dim=1).values
 
 
+def rgb_noise_level_from_differences(rgb: torch.Tensor) -> torch.Tensor:
+    """Per image (N), the smaller of ``rgb_noise_level`` and the same reading off the channels'
+    differences, (R - G) / sqrt 2, (G - B) / sqrt 2, (B - R) / sqrt 2.
+
+    Noise drawn independently in R, G and B, which is what the LAB noise model corrects for,
+    has the same level in the differences; texture, mostly shared by the three channels, mostly
+    cancels there. On clean textured photos the channels read 5-10 (0-255) and the differences
+    about 1; the smaller of the two guards against coloured texture, which can raise the
+    differences' reading (docs/RESULTS.md, "The fourth rule (fifteenth session)")."""
+    count, _, height, width = rgb.shape
+    differences = torch.stack([rgb[:, 0] - rgb[:, 1], rgb[:, 1] - rgb[:, 2], rgb[:, 2] - rgb[:, 0]], dim=1)
+    at_a_bound = ((rgb <= _RGB_SATURATION) | (rgb >= 1 - _RGB_SATURATION)).any(dim=1, keepdim=True)
+    flat = (differences / 2**0.5).reshape(count * 3, 1, height, width)
+    valid = (~at_a_bound).repeat_interleave(3, dim=0)
+    level = estimate_noise_level(flat, valid, step=4).view(count, 3).median(dim=1).values
+    return torch.minimum(level, rgb_noise_level(rgb))
+
+
 def noise_was_clipped(rgb: torch.Tensor) -> bool:
     """Whether RGB (N x 3 x H x W) lies within [0, 1]: noise added to it was then clipped, as in
     every saved photo. Unclipped float noise on a photo of any size strays outside."""
@@ -113,10 +131,10 @@ class RgbNoise(NamedTuple):
     clipped: bool
 
 
-def rgb_noise(noisy_rgb: torch.Tensor) -> RgbNoise | None:
-    """``rgb_noise_level`` and ``noise_was_clipped`` of a noisy RGB (N x 3); None for a photo
-    that reads no noise at all."""
-    sigma = rgb_noise_level(noisy_rgb)
+def rgb_noise(noisy_rgb: torch.Tensor, from_differences: bool = False) -> RgbNoise | None:
+    """``rgb_noise_level`` (``rgb_noise_level_from_differences`` with ``from_differences``) and
+    ``noise_was_clipped`` of a noisy RGB (N x 3); None for a photo that reads no noise at all."""
+    sigma = (rgb_noise_level_from_differences if from_differences else rgb_noise_level)(noisy_rgb)
     return RgbNoise(sigma, noise_was_clipped(noisy_rgb)) if bool((sigma > 0).any()) else None
 
 

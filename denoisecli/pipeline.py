@@ -78,8 +78,10 @@ def network_output_to_image(
     the share of their noise that L's predicts are taken out before smoothing,
     ``lab_noise.corrected_chroma``; default false) with ``lightness_from_chroma`` (true: L's
     detail is given back from a noisy L with the share of its noise that A/B's predicts taken
-    out, ``lab_noise.lightness_correction``; default false), or is None for the smoothed outputs
-    as they are.
+    out, ``lab_noise.lightness_correction``; default false) and ``noise_from_differences``
+    (true: their RGB noise level is read off the channels' differences too,
+    ``lab_noise.rgb_noise_level_from_differences``; default false), or is None for the smoothed
+    outputs as they are.
     The checkpoint sidecar carries both. ``noisy_rgb`` is the RGB that ``noisy_lab`` came from,
     where the caller has it: ``lab_noise`` reads the noise level off it.
     """
@@ -88,7 +90,8 @@ def network_output_to_image(
         restore = None  # no 3x3 window to estimate the noise from
     trusted = impulses = rgb = noise = None
     if restore is not None and noisy_lab.shape[1] == 3 and restore.get("lab_noise", False):
-        rgb = rgb_noise(lab_to_rgb(noisy_lab, clip=False) if noisy_rgb is None else noisy_rgb)
+        noisy_rgb = lab_to_rgb(noisy_lab, clip=False) if noisy_rgb is None else noisy_rgb
+        rgb = rgb_noise(noisy_rgb, restore.get("noise_from_differences", False))
     if rgb is not None and restore.get("lightness_from_chroma", False):
         # The restore step gives detail back from a noisy L with the part of its noise that
         # A/B's noise predicts taken out (``lab_noise.lightness_correction``), the clean colour
