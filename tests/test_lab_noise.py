@@ -15,6 +15,7 @@ from denoisecli.lab_noise import (
     noise_was_clipped,
     rgb_noise,
     rgb_noise_level,
+    rgb_noise_level_from_differences,
 )
 from denoisecli.pipeline import network_input, network_output_to_image
 
@@ -101,6 +102,15 @@ def test_the_noise_level_is_read_off_rgb_and_the_clipping_off_its_range():
     assert rgb_noise_level(_noisy(clean, 0.05, 2)).item() == pytest.approx(0.05, rel=0.1)
     assert noise_was_clipped(_noisy(clean, 0.1, 3, clip=True))
     assert not noise_was_clipped(_noisy(clean, 0.1, 3))
+
+
+def test_grey_texture_reads_as_noise_in_the_channels_but_not_in_their_differences():
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    texture = (0.5 + 0.15 * torch.sin(x * 2.1) * torch.cos(y * 1.7)).expand(1, 3, 64, 64)  # fine grey texture
+    assert rgb_noise_level(texture).item() > 0.02
+    assert rgb_noise_level_from_differences(texture).item() < 1e-3
+    noisy = _noisy(_flat_colours(64), 0.05, 6)
+    assert rgb_noise_level_from_differences(noisy).item() == pytest.approx(0.05, rel=0.1)
 
 
 def test_the_pipeline_corrects_chroma_only_when_the_sidecar_says_so():
