@@ -50,21 +50,20 @@ def rgb_noise_level(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def rgb_noise_level_from_differences(rgb: torch.Tensor) -> torch.Tensor:
-    """Per image (N), the smaller of ``rgb_noise_level`` and the same reading off the channels'
-    differences, (R - G) / sqrt 2, (G - B) / sqrt 2, (B - R) / sqrt 2.
+    """Per image (N), the noise level of RGB (N x 3 x H x W) read off the channels' differences,
+    (R - G) / sqrt 2, (G - B) / sqrt 2, (B - R) / sqrt 2, as ``rgb_noise_level`` reads it off
+    the channels.
 
     Noise drawn independently in R, G and B, which is what the LAB noise model corrects for,
     has the same level in the differences; texture, mostly shared by the three channels, mostly
     cancels there. On clean textured photos the channels read 5-10 (0-255) and the differences
-    about 1; the smaller of the two guards against coloured texture, which can raise the
-    differences' reading (docs/RESULTS.md, "The fourth rule (fifteenth session)")."""
+    about 1 (docs/RESULTS.md, "The fourth rule (fifteenth session)")."""
     count, _, height, width = rgb.shape
     differences = torch.stack([rgb[:, 0] - rgb[:, 1], rgb[:, 1] - rgb[:, 2], rgb[:, 2] - rgb[:, 0]], dim=1)
     at_a_bound = ((rgb <= _RGB_SATURATION) | (rgb >= 1 - _RGB_SATURATION)).any(dim=1, keepdim=True)
     flat = (differences / 2**0.5).reshape(count * 3, 1, height, width)
     valid = (~at_a_bound).repeat_interleave(3, dim=0)
-    level = estimate_noise_level(flat, valid, step=4).view(count, 3).median(dim=1).values
-    return torch.minimum(level, rgb_noise_level(rgb))
+    return estimate_noise_level(flat, valid, step=4).view(count, 3).median(dim=1).values
 
 
 def noise_was_clipped(rgb: torch.Tensor) -> bool:
@@ -125,17 +124,25 @@ def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, 
 
 
 class RgbNoise(NamedTuple):
-    """A photo's RGB noise: its level per image (N) and whether it was clipped."""
+    """A photo's RGB noise: its level per image (N), whether it was clipped, and the level the
+    L correction takes (``lightness_sigma``, N; ``sigma`` unless read off the differences too)."""
 
     sigma: torch.Tensor
     clipped: bool
+    lightness_sigma: torch.Tensor
 
 
 def rgb_noise(noisy_rgb: torch.Tensor, from_differences: bool = False) -> RgbNoise | None:
-    """``rgb_noise_level`` (``rgb_noise_level_from_differences`` with ``from_differences``) and
-    ``noise_was_clipped`` of a noisy RGB (N x 3); None for a photo that reads no noise at all."""
-    sigma = (rgb_noise_level_from_differences if from_differences else rgb_noise_level)(noisy_rgb)
-    return RgbNoise(sigma, noise_was_clipped(noisy_rgb)) if bool((sigma > 0).any()) else None
+    """``rgb_noise_level`` and ``noise_was_clipped`` of a noisy RGB (N x 3), and with
+    ``from_differences`` the smaller of that level and ``rgb_noise_level_from_differences`` for
+    the L correction: it must not take a clean photo's texture for noise, while the A/B
+    correction gains on such photos at the channels' level (docs/RESULTS.md, "The fifth rule
+    (fifteenth session)"). None for a photo that reads no noise at all."""
+    sigma = rgb_noise_level(noisy_rgb)
+    if not bool((sigma > 0).any()):
+        return None
+    lightness_sigma = torch.minimum(sigma, rgb_noise_level_from_differences(noisy_rgb)) if from_differences else sigma
+    return RgbNoise(sigma, noise_was_clipped(noisy_rgb), lightness_sigma)
 
 
 def lab_noise(rgb: RgbNoise, lightness: torch.Tensor, chroma: torch.Tensor, scale: int = CORRECTION_SCALE) -> LabNoise:
@@ -167,7 +174,9 @@ def corrected_chroma(
     return filled - bias[:, 1:] - slope * lightness_noise
 
 
-def lightness_correction(noisy_lab: torch.Tensor, noise: LabNoise) -> torch.Tensor:
+def lightness_correction(
+    noisy_lab: torch.Tensor, noise: LabNoise, variance_scale: torch.Tensor | float = 1.0
+) -> torch.Tensor:
     """The part of the noisy L's noise (N x 1 x H x W, L units) that the noisy A/B's noise predicts.
 
     A/B's noise is read as their fine detail: the noisy A/B minus their 4 x 4 block means,
@@ -175,11 +184,14 @@ def lightness_correction(noisy_lab: torch.Tensor, noise: LabNoise) -> torch.Tens
     variance it is colour, not noise, and counts for that much less (a Wiener gain). Around
     impulses (black or white L: the 4 x 4 blocks that hold one and their neighbours) there is
     no correction: an impulse's A/B tell nothing of L's noise, and it is in its block's mean.
+    ``variance_scale`` (per image, N) scales the noise variance of ``noise`` for that gain: the
+    square of a lower noise level over the one ``noise`` was computed at.
     """
     chroma = noisy_lab[:, 1:]
     detail = chroma - _full_size(F.avg_pool2d(chroma, 4, ceil_mode=True), 4, chroma)
     power = F.avg_pool2d(detail.square(), 4, ceil_mode=True)
     variance = _full_size(noise.chroma_variance, noise.scale // 4, power)
+    variance = variance * torch.as_tensor(variance_scale, dtype=variance.dtype).reshape(-1, 1, 1, 1)
     gain = _full_size((variance / power.clamp_min(1e-6)).clamp(max=1.0), 4, chroma)
     slope = _full_size(noise.lightness_slope, noise.scale, chroma)
     correction = (slope * gain * detail).sum(dim=1, keepdim=True)

@@ -79,8 +79,8 @@ def network_output_to_image(
     ``lab_noise.corrected_chroma``; default false) with ``lightness_from_chroma`` (true: L's
     detail is given back from a noisy L with the share of its noise that A/B's predicts taken
     out, ``lab_noise.lightness_correction``; default false) and ``noise_from_differences``
-    (true: their RGB noise level is read off the channels' differences too,
-    ``lab_noise.rgb_noise_level_from_differences``; default false), or is None for the smoothed
+    (true: that L correction reads the RGB noise level off the channels' differences too and
+    takes the smaller, ``lab_noise.rgb_noise``; default false), or is None for the smoothed
     outputs as they are.
     The checkpoint sidecar carries both. ``noisy_rgb`` is the RGB that ``noisy_lab`` came from,
     where the caller has it: ``lab_noise`` reads the noise level off it.
@@ -97,7 +97,8 @@ def network_output_to_image(
         # A/B's noise predicts taken out (``lab_noise.lightness_correction``), the clean colour
         # estimated from the network's L and the noisy A/B; the A/B correction below reuses it.
         noise = lab_noise(rgb, unscale_lightness(output).clamp(0, 100), noisy_lab[:, 1:])
-        noisy_scaled = noisy_scaled - lightness_correction(noisy_lab, noise) / 50.0
+        variance_scale = (rgb.lightness_sigma / rgb.sigma).square()
+        noisy_scaled = noisy_scaled - lightness_correction(noisy_lab, noise, variance_scale) / 50.0
     if restore is not None:
         sigma = restore_noise_level(noisy_scaled)
         multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
