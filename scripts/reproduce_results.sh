@@ -128,6 +128,19 @@ denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$FOURTEE
   --awgn-noise float --seed 0 --threads "$THREADS"
 # Its second rule (D, not shipped): the chroma filter's sweep with the correction on.
 python benchmarks/chroma.py data/validation --model skip --side 384
+# Its third to fifth rules: L's noise predicted from A/B's (H, not shipped: speed).
+H=weights/candidates/skip-fifteenth-h.safetensors
+python benchmarks/lab_noise.py data/validation --side 384 --clipped --model "$H"
+denoisecli evaluate data/validation --model skip --model "$H" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model skip --model "$H" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$H" --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+for run in 1 2 3 4 5; do
+  if ((run % 2)); then pair=(skip "$H"); else pair=("$H" skip); fi
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
