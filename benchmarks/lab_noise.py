@@ -26,6 +26,7 @@ import itertools
 
 import numpy as np
 import torch
+from wiener import centre  # benchmarks/wiener.py, beside this script: the same centre crop
 
 from denoisecli.checkpoint import resolve_model_path
 from denoisecli.color import lab_to_rgb, rgb_to_lab
@@ -37,14 +38,6 @@ from denoisecli.metrics import psnr
 from denoisecli.noise import clip_to_photo
 
 SIGMAS = (5, 15, 25, 50)
-
-
-def centre(image: torch.Tensor, side: int | None) -> torch.Tensor:
-    if not side:
-        return image
-    height, width = image.shape[-2:]
-    top, left = max(0, height // 2 - side // 2), max(0, width // 2 - side // 2)
-    return image[..., top : top + side, left : left + side]
 
 
 def accuracy(draws: int, levels: int) -> None:
