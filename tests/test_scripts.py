@@ -101,16 +101,22 @@ def test_restore_benchmark_scores_settings_changed_together_and_per_image(tmp_pa
     assert rows == ["| restore", "| none", "| default", "| impulse_threshold 6, most_untrusted 3", "| image", "| a"]
 
 
-def test_sharpening_guard_benchmark_scores_every_guard_setting_and_reads_the_inputs(tmp_path):
+def _run_on_one_photo(tmp_path, script: str, seed: int, *options: str) -> str:
+    """What ``benchmarks/SCRIPT`` prints for a folder of one small smooth photo, with ``shallow``
+    on one thread and the whole photo."""
     from conftest import smooth_rgb
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    write_png(photos / "a.png", smooth_rgb(48, 64, seed=6))
-    script = ROOT / "benchmarks" / "sharpening_guard.py"
-    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1", "--side", "0"]
-    command += ["--cases", "clean", "blur", "--floors", "1e-3", "--max-noise", "0.5"]
-    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=seed))
+    command = [sys.executable, str(ROOT / "benchmarks" / script), str(photos), "--model", "shallow"]
+    command += ["--threads", "1", "--side", "0", *options]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def test_sharpening_guard_benchmark_scores_every_guard_setting_and_reads_the_inputs(tmp_path):
+    options = ["--cases", "clean", "blur", "--floors", "1e-3", "--max-noise", "0.5"]
+    printed = _run_on_one_photo(tmp_path, "sharpening_guard.py", 6, *options)
     header = next(line for line in printed.splitlines() if line.startswith("| case"))
     assert header == "| case | sidecar | floor 0.001 | guard if noise <= 0.5 | guard off |"
     rows = [line.split(" | ")[0] for line in printed.splitlines() if line.startswith("| ") and "case" not in line]
@@ -126,18 +132,12 @@ def test_wiener_speed_benchmark_reports_seconds_per_megapixel():
 
 
 def test_lab_noise_benchmark_scores_the_correction_off_and_on_and_its_accuracy(tmp_path):
-    from conftest import smooth_rgb
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    write_png(photos / "a.png", smooth_rgb(48, 64, seed=7))
-    script = ROOT / "benchmarks" / "lab_noise.py"
-    command = [sys.executable, str(script), str(photos), "--model", "shallow", "--threads", "1", "--side", "0"]
-    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    printed = _run_on_one_photo(tmp_path, "lab_noise.py", 7)
     header = next(line for line in printed.splitlines() if line.startswith("| case"))
     assert header == "| case | off | on | on, and L | its L, clean A/B | on - off | on, and L - on |"
     gaussian = next(line for line in printed.splitlines() if line.startswith("| sigma25 "))
     assert float(gaussian.split(" | ")[-2]) > 0  # the correction gains on noisy colour
+    script = ROOT / "benchmarks" / "lab_noise.py"
     command = [sys.executable, str(script), "--accuracy", "--draws", "2000", "--levels", "2", "--threads", "1"]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert len([line for line in printed.splitlines() if line.startswith("| ") and "sigma" not in line]) == 6
