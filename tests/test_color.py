@@ -3,6 +3,7 @@ import torch
 from skimage.color import lab2rgb, rgb2lab
 
 from denoisecli.color import (
+    box_filter,
     gray_to_lightness,
     guided_filter,
     lab_to_rgb,
@@ -96,3 +97,16 @@ def test_chroma_smoothing_ignores_outliers(method):
     lightness = torch.full((1, 1, 24, 24), 50.0)
     result = smooth_chroma(chroma, lightness, weights, method)
     assert (result - 20.0).abs().max() < 0.5
+
+
+def test_the_box_filter_is_the_window_mean_and_keeps_a_flat_regions_variance():
+    generator = torch.Generator().manual_seed(0)
+    lightness = 99.0 + 0.1 * torch.rand(1, 1, 96, 128, generator=generator)  # bright, nearly flat
+    image = torch.cat([lightness, lightness.square()], dim=1).double()
+    padded = torch.nn.functional.pad(image, (3, 3, 3, 3), mode="reflect")
+    expected = torch.nn.functional.avg_pool2d(padded, 7, stride=1)
+    got = box_filter(image.float(), 3).double()
+    assert torch.allclose(got, expected, rtol=0, atol=2e-3)
+    variance = got[:, 1] - got[:, 0].square()  # the guided filter's variance of L
+    true_variance = expected[:, 1] - expected[:, 0].square()  # about 0.0008
+    assert (variance - true_variance).abs().max() < 0.02  # against the guided filter's epsilon of 100
