@@ -15,9 +15,8 @@ points that are sqrt(3) sigma along R, G and B. Their mean minus the centre's LA
 (exact for any cubic, and right for Gaussian noise's fourth moment along each axis); their
 differences are the slopes of L, A and B per unit of R, G and B, from which follow LAB's noise
 covariance, the share of A and B's noise that L's predicts and the share of L's that A and B's
-predict. Noise in a saved photo was clipped at black and white, so
-the points are clipped too unless the photo's own values show the noise was not (float inputs,
-as in the papers' protocol).
+predict. Noise in a saved photo was clipped at black and white, so the points are clipped too
+unless the photo's own values show the noise was not (float inputs, as in the papers' protocol).
 """
 
 from __future__ import annotations
