@@ -7,6 +7,27 @@ cd "$(dirname "$0")/.."
 CBSD68=${CBSD68:-../shared/data/testsets/CBSD68}
 THREADS=${THREADS:-2}
 
+# A candidate's gate runs under docs/RESULTS.md's rules, BEFORE and AFTER side by side:
+# `speed_gate` times them RUNS times, the order alternating; `gate` adds the validation seed run
+# (capped at 48 dB) and CBSD68's seed protocol (NLM, median) and float AWGN (FFDNet).
+speed_gate() {
+  local before=$1 after=$2 runs=$3 run pair
+  for ((run = 1; run <= runs; run++)); do
+    if ((run % 2)); then pair=("$before" "$after"); else pair=("$after" "$before"); fi
+    python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
+  done
+}
+gate() {
+  local before=$1 after=$2 runs=$3
+  denoisecli evaluate data/validation --model "$before" --model "$after" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48
+  denoisecli evaluate "$CBSD68" --model "$before" --model "$after" --baseline nlm --baseline median --protocol seed \
+    --sigma 25 --seed 0 --threads "$THREADS"
+  denoisecli evaluate "$CBSD68" --model "$before" --model "$after" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+    --awgn-noise float --seed 0 --threads "$THREADS"
+  speed_gate "$before" "$after" "$runs"
+}
+
 # The textbook experiment: three variants and the classical baselines on the same inputs.
 # BEFORE: the default until the ninth session, beside the current one.
 # NINTH: the same network as skip with the ninth session's constant restore strength.
@@ -67,10 +88,7 @@ denoisecli evaluate "$CBSD68" --model skip --model "$WIENER1" --model "$WIENER2"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models skip "$WIENER2"
 # The fourteenth session. TWELFTH: the default before it; skip: the default after it (E, then H, then Q).
 TWELFTH=weights/candidates/skip-twelfth-session.safetensors
-for run in 1 2 3 4 5; do  # the fourth rule's speed gate, the order alternating
-  if ((run % 2)); then pair=("$TWELFTH" "$WIENER2"); else pair=("$WIENER2" "$TWELFTH"); fi
-  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
-done
+speed_gate "$TWELFTH" "$WIENER2" 5  # the fourth rule's speed gate
 python benchmarks/wiener_speed.py --threads "$THREADS"
 denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline nlm --baseline median --protocol seed \
   --sigma 25 --seed 0 --threads "$THREADS"
@@ -80,48 +98,21 @@ denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet 
 GUARD=weights/candidates/skip-fourteenth-guard.safetensors
 python benchmarks/sharpening_guard.py data/train-photos --side 400 --cases clean blur --floors 1e-4 1e-3 --max-noise 0.5 0.3
 python benchmarks/sharpening_guard.py data/validation --side 400 --cases clean blur --max-noise 0.5 0.3
-denoisecli evaluate data/validation --model "$WIENER2" --model "$GUARD" --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$WIENER2" --model "$GUARD" --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$WIENER2" --model "$GUARD" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
+gate "$WIENER2" "$GUARD" 3
 denoisecli evaluate "$CBSD68" --model skip --model "$TWELFTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
 denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --model "$TWELFTH" --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
-for run in 1 2 3; do
-  if ((run % 2)); then pair=("$WIENER2" "$GUARD"); else pair=("$GUARD" "$WIENER2"); fi
-  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
-done
 # The eighth rule: quincunx windows (Q = FOURTEENTH, the default until the fifteenth session; GUARD = the sidecar before, H).
 FOURTEENTH=weights/candidates/skip-fourteenth-session.safetensors
 python benchmarks/wiener.py data/validation --side 512 --clipped --shapes --model "$GUARD"
 python benchmarks/wiener_speed.py --threads "$THREADS"
 python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
-denoisecli evaluate data/validation --model "$GUARD" --model "$FOURTEENTH" --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$GUARD" --model "$FOURTEENTH" --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$GUARD" --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
-for run in 1 2 3; do
-  if ((run % 2)); then pair=("$GUARD" "$FOURTEENTH"); else pair=("$FOURTEENTH" "$GUARD"); fi
-  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
-done
+gate "$GUARD" "$FOURTEENTH" 3
 # The fifteenth session: the LAB noise correction for A/B (C, skip since; FOURTEENTH before).
 python benchmarks/lab_noise.py --accuracy
 python benchmarks/lab_noise.py data/validation --side 384 --clipped
-denoisecli evaluate data/validation --model "$FOURTEENTH" --model skip --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$FOURTEENTH" --model skip --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$FOURTEENTH" --model skip --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-for run in 1 2 3 4 5; do
-  if ((run % 2)); then pair=("$FOURTEENTH" skip); else pair=(skip "$FOURTEENTH"); fi
-  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
-done
+gate "$FOURTEENTH" skip 5
 denoisecli evaluate "$CBSD68" --model skip --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
 denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$FOURTEENTH" --protocol awgn --sigma 15,25,50 \
@@ -131,16 +122,7 @@ python benchmarks/chroma.py data/validation --model skip --side 384
 # Its third to fifth rules: L's noise predicted from A/B's (H, not shipped: speed).
 H=weights/candidates/skip-fifteenth-h.safetensors
 python benchmarks/lab_noise.py data/validation --side 384 --clipped --model "$H"
-denoisecli evaluate data/validation --model skip --model "$H" --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model skip --model "$H" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model skip --model "$H" --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-for run in 1 2 3 4 5; do
-  if ((run % 2)); then pair=(skip "$H"); else pair=("$H" skip); fi
-  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "${pair[@]}"
-done
+gate skip "$H" 5
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
