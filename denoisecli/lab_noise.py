@@ -31,21 +31,28 @@ from denoisecli.noise import estimate_noise_level, saturated
 
 # The bias and the slopes follow the colour, which is smooth: computed at an eighth of the
 # resolution and interpolated, CBSD68's PSNR is the same to 0.01 dB as at full resolution
-# (docs/RESULTS.md), for 1/64 of the LAB conversions. A multiple of 4, the block of
-# ``lightness_correction``'s power.
+# (docs/RESULTS.md), for 1/64 of the LAB conversions. A multiple of DETAIL_BLOCK.
 CORRECTION_SCALE = 8
+# ``lightness_correction`` reads A/B's noise as what differs from their means over blocks this
+# size, and weighs it by its power over the same blocks.
+DETAIL_BLOCK = 4
 _CLIPPED_TOLERANCE = 1e-4  # LAB -> RGB round trip error, well under an 8-bit level
 _RGB_SATURATION = 1e-3  # RGB values this close to 0 or 1 measure no noise (impulses, clipping)
 
 
+def _median_noise_level(images: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Per image (N), the median over C channels (N x C x H x W) of their noise levels, read off
+    the ``valid`` pixels (N x C x H x W) of every fourth window each way: 60,000 per channel on a
+    megapixel, for a quarter of the time of every second."""
+    count, channels, height, width = images.shape
+    flat, valid = (t.reshape(count * channels, 1, height, width) for t in (images, valid))
+    return estimate_noise_level(flat, valid, step=4).view(count, channels).median(dim=1).values
+
+
 def rgb_noise_level(rgb: torch.Tensor) -> torch.Tensor:
     """Per image (N), the noise level of RGB (N x 3 x H x W, [0, 1]): the median of the three
-    channels' (``noise.estimate_noise_level``), saturated values left out. Every fourth window
-    each way: 60,000 per channel on a megapixel, for a quarter of the time of every second."""
-    count, channels, height, width = rgb.shape
-    flat = rgb.reshape(count * channels, 1, height, width)
-    valid = (flat > _RGB_SATURATION) & (flat < 1 - _RGB_SATURATION)
-    return estimate_noise_level(flat, valid, step=4).view(count, channels).median(dim=1).values
+    channels' (``noise.estimate_noise_level``), saturated values left out."""
+    return _median_noise_level(rgb, (rgb > _RGB_SATURATION) & (rgb < 1 - _RGB_SATURATION))
 
 
 def rgb_noise_level_from_differences(rgb: torch.Tensor) -> torch.Tensor:
@@ -57,12 +64,9 @@ def rgb_noise_level_from_differences(rgb: torch.Tensor) -> torch.Tensor:
     has the same level in the differences; texture, mostly shared by the three channels, mostly
     cancels there. On clean textured photos the channels read 5-10 (0-255) and the differences
     about 1 (docs/RESULTS.md, "The fourth rule (fifteenth session)")."""
-    count, _, height, width = rgb.shape
-    differences = torch.stack([rgb[:, 0] - rgb[:, 1], rgb[:, 1] - rgb[:, 2], rgb[:, 2] - rgb[:, 0]], dim=1)
+    differences = (rgb - rgb.roll(-1, dims=1)) / 2**0.5  # R - G, G - B, B - R
     at_a_bound = ((rgb <= _RGB_SATURATION) | (rgb >= 1 - _RGB_SATURATION)).any(dim=1, keepdim=True)
-    flat = (differences / 2**0.5).reshape(count * 3, 1, height, width)
-    valid = (~at_a_bound).repeat_interleave(3, dim=0)
-    return estimate_noise_level(flat, valid, step=4).view(count, 3).median(dim=1).values
+    return _median_noise_level(differences, (~at_a_bound).expand_as(differences))
 
 
 def noise_was_clipped(rgb: torch.Tensor) -> bool:
@@ -153,9 +157,10 @@ def lab_noise(rgb: RgbNoise, lightness: torch.Tensor, chroma: torch.Tensor, scal
     return lab_noise_statistics(estimate, rgb.sigma, rgb.clipped, scale)
 
 
-def _full_size(field: torch.Tensor, scale: int, like: torch.Tensor) -> torch.Tensor:
+def _full_size(field: torch.Tensor, scale: int, like: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``field``, computed at 1/``scale`` of ``like``'s resolution, brought to ``like``'s size."""
     height, width = like.shape[-2:]
-    return F.interpolate(field, scale_factor=float(scale), mode="bilinear")[..., :height, :width]
+    return F.interpolate(field, scale_factor=float(scale), mode=mode)[..., :height, :width]
 
 
 def corrected_chroma(
@@ -178,26 +183,24 @@ def lightness_correction(
 ) -> torch.Tensor:
     """The part of the noisy L's noise (N x 1 x H x W, L units) that the noisy A/B's noise predicts.
 
-    A/B's noise is read as their fine detail: the noisy A/B minus their 4 x 4 block means,
-    interpolated. Where that detail's power (over 4 x 4 blocks) stands above the noise's
-    variance it is colour, not noise, and counts for that much less (a Wiener gain). Around
-    impulses (black or white L: the 4 x 4 blocks that hold one and their neighbours) there is
-    no correction: an impulse's A/B tell nothing of L's noise, and it is in its block's mean.
+    A/B's noise is read as their fine detail: the noisy A/B minus their block means
+    (``DETAIL_BLOCK``), interpolated. Where that detail's power (over the same blocks) is above
+    the noise's variance it is colour, not noise, and counts for that much less (a Wiener
+    gain). Around impulses (black or white L: the blocks that hold one and their neighbours)
+    there is no correction: an impulse's A/B tell nothing of L's noise, and it is in its
+    block's mean.
     ``variance_scale`` (per image, N) scales the noise variance of ``noise`` for that gain: the
     square of a lower noise level over the one ``noise`` was computed at.
     """
-    chroma = noisy_lab[:, 1:]
-    detail = chroma - _full_size(F.avg_pool2d(chroma, 4, ceil_mode=True), 4, chroma)
-    power = F.avg_pool2d(detail.square(), 4, ceil_mode=True)
-    variance = _full_size(noise.chroma_variance, noise.scale // 4, power)
+    chroma, block = noisy_lab[:, 1:], DETAIL_BLOCK
+    detail = chroma - _full_size(F.avg_pool2d(chroma, block, ceil_mode=True), block, chroma)
+    power = F.avg_pool2d(detail.square(), block, ceil_mode=True)
+    variance = _full_size(noise.chroma_variance, noise.scale // block, power)
     variance = variance * torch.as_tensor(variance_scale, dtype=variance.dtype).reshape(-1, 1, 1, 1)
-    gain = _full_size((variance / power.clamp_min(1e-6)).clamp(max=1.0), 4, chroma)
+    gain = _full_size((variance / power.clamp_min(1e-6)).clamp(max=1.0), block, chroma)
     slope = _full_size(noise.lightness_slope, noise.scale, chroma)
     correction = (slope * gain * detail).sum(dim=1, keepdim=True)
-    # Blocks of 4 x 4 that hold an impulse, and their neighbours: the impulse is in their means.
-    impulses = F.max_pool2d(saturated(scale_lightness(noisy_lab[:, :1])).float(), 4, ceil_mode=True)
+    # Blocks that hold an impulse, and their neighbours: the impulse is in their means.
+    impulses = F.max_pool2d(saturated(scale_lightness(noisy_lab[:, :1])).float(), block, ceil_mode=True)
     impulses = F.max_pool2d(impulses, 3, stride=1, padding=1)
-    near_impulses = F.interpolate(impulses, scale_factor=4.0, mode="nearest")[
-        ..., : chroma.shape[-2], : chroma.shape[-1]
-    ]
-    return correction * (1 - near_impulses)
+    return correction * (1 - _full_size(impulses, block, chroma, mode="nearest"))
