@@ -7,7 +7,8 @@
 Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
 (Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
 to the noise (0.6 sigma, as in `denoisecli evaluate`). Where CUDA is present the models are also
-timed on the GPU (megapixels per second, after a warm-up).
+timed on the GPU (megapixels per second, after a warm-up). The models' network runs in
+``--precision`` (default auto, as `denoise`'s: bfloat16 on CPUs with bfloat16 instructions).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 
-def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: float, device: str) -> dict:
+def run_one(
+    method: str, folder: str, limit: int | None, threads: int, sigma: float, device: str, precision: str
+) -> dict:
     import cv2
     import torch
 
@@ -43,7 +46,9 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
         from denoisecli.inference import DEFAULT_TILE, Denoiser
 
         name, strength, ensemble = model_spec(method)  # e.g. skip@x8, as evaluate's --model
-        denoiser = Denoiser.load(resolve_model_path(name), torch.device(device), strength, ensemble)
+        denoiser = Denoiser.load(
+            resolve_model_path(name), torch.device(device), strength, ensemble, precision=precision
+        )
         run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else DEFAULT_TILE)  # noqa: E731
     seconds, megapixels, scores = 0.0, 0.0, []
     images = [path for path, _ in find_images([folder])][:limit]
@@ -67,6 +72,7 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
     return {
         "method": method,
         "device": device,
+        "dtype": "" if method == "nlm" else str(denoiser.dtype).removeprefix("torch."),
         "images": len(images),
         "seconds_per_megapixel": seconds / megapixels,
         "megapixels_per_second": megapixels / seconds,
@@ -75,7 +81,7 @@ def run_one(method: str, folder: str, limit: int | None, threads: int, sigma: fl
     }
 
 
-def big_photo(megapixels: float, model: str, threads: int, tile: int | None = None) -> dict:
+def big_photo(megapixels: float, model: str, threads: int, tile: int | None = None, precision: str = "auto") -> dict:
     """Peak RSS and time of the real `denoise` command on a synthetic photo of that size."""
     import cv2
 
@@ -110,6 +116,8 @@ def big_photo(megapixels: float, model: str, threads: int, tile: int | None = No
             str(threads),
             "--device",
             "cpu",
+            "--precision",
+            precision,
             "-q",
         ] + (["--tile", str(tile)] if tile else [])
         started = time.perf_counter()
@@ -135,6 +143,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=25.0)
     parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
     parser.add_argument("--tile", type=int, default=None, help="--big: denoise's --tile (default: its own)")
+    parser.add_argument("--precision", default="auto", help="the models' network dtype, as denoise's --precision")
     parser.add_argument("--cuda-only", action="store_true", help="time only the models on the GPU")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -149,12 +158,17 @@ def main() -> None:
                     arguments.threads,
                     arguments.sigma,
                     arguments.device,
+                    arguments.precision,
                 )
             )
         )
         return
     if arguments.big:
-        print(json.dumps(big_photo(arguments.big, arguments.models[0], arguments.threads, arguments.tile)))
+        print(
+            json.dumps(
+                big_photo(arguments.big, arguments.models[0], arguments.threads, arguments.tile, arguments.precision)
+            )
+        )
         return
     import torch
 
@@ -179,6 +193,8 @@ def main() -> None:
             str(arguments.limit),
             "--sigma",
             str(arguments.sigma),
+            "--precision",
+            arguments.precision,
         ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
@@ -188,11 +204,11 @@ def main() -> None:
         f"{rows[0]['images']} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g} (clipped, 8-bit), "
         f"{arguments.threads} threads\n"
     )
-    print("| method | device | s/MP | MP/s | x NLM time | PSNR (dB) | peak RSS (MB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| method | device | network | s/MP | MP/s | x NLM time | PSNR (dB) | peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['method']} | {row['device']} | {row['seconds_per_megapixel']:.3f} | "
+            f"| {row['method']} | {row['device']} | {row['dtype']} | {row['seconds_per_megapixel']:.3f} | "
             f"{row['megapixels_per_second']:.2f} | {row['seconds_per_megapixel'] / nlm_speed:.2f} | "
             f"{row['psnr']:.2f} | {row['peak_rss_mb']:.0f} |"
         )

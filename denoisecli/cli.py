@@ -69,6 +69,15 @@ class SkipOrder(StrEnum):
     after = "after"
 
 
+class Precision(StrEnum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+PRECISION_HELP = "The network's dtype. auto: bfloat16 on CUDA and on CPUs with bfloat16 instructions (faster)."
+
+
 class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -197,6 +206,7 @@ def denoise(
     ] = "skip",
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     # 768 = inference.DEFAULT_TILE, written out so --help never imports torch.
     tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 768,
     strength: Annotated[
@@ -247,12 +257,13 @@ def denoise(
         if not jobs:
             raise DenoiseError(f"no images found in {', '.join(inputs)}")
         torch_device = distributed.device_for(device.value, rank)
-        denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble, deblur)
+        denoiser = Denoiser.load(resolve_model_path(model), torch_device, strength, ensemble, deblur, precision.value)
         mine = shard(jobs, rank.rank, rank.world)
         prefix = f"rank {rank.rank}/{rank.world}: " if rank.distributed else ""
         if not quiet:
             variant = denoiser.metadata.get("variant", "?")
-            stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {torch_device}", highlight=False)
+            on = f"{torch_device}, {str(denoiser.dtype).removeprefix('torch.')}"
+            stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {on}", highlight=False)
 
         deblurred = []
 
@@ -480,6 +491,7 @@ def evaluate(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")] = False,
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for models and baselines.")] = None,
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     psnr_cap: Annotated[
         float | None,
         typer.Option(help="Cap each PSNR at this (dB), per image and case, before means (48: ~1 level RMS)."),
@@ -523,6 +535,7 @@ def evaluate(
                 output,
                 on_image=lambda name: progress.update(task, advance=1, rate=name),
                 psnr_cap=psnr_cap,
+                precision=precision.value,
             )
         if output is not None:
             write_report(report, output)
@@ -539,6 +552,8 @@ def _results_table(report):
 
     cap = report.details.get("psnr_cap")
     title = f"{report.protocol} protocol, {report.details['images']} images ({report.details['noise']})"
+    if report.details.get("network_dtype"):
+        title += f", network in {report.details['network_dtype']}"
     table = Table(title=title + (f", PSNR capped at {cap:g} dB" if cap is not None else ""))
     columns = ["method", "case", "PSNR (dB)", *(["uncapped"] if cap is not None else []), "SSIM", "s/MP"]
     for column in columns:

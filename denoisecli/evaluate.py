@@ -106,13 +106,13 @@ def model_spec(text: str) -> tuple[str, float, int]:
     return name, strength, ensemble
 
 
-def model_method(name_or_path: str, device: torch.device) -> tuple[str, Method]:
-    """The row label and the method of a ``model_spec``."""
+def model_method(name_or_path: str, device: torch.device, precision: str = "float32") -> tuple[str, Method]:
+    """The row label and the method of a ``model_spec``, its network in ``precision``."""
     from denoisecli.checkpoint import resolve_model_path
     from denoisecli.inference import Denoiser
 
     name, strength, ensemble = model_spec(name_or_path)
-    denoiser = Denoiser.load(resolve_model_path(name), device, strength, ensemble)
+    denoiser = Denoiser.load(resolve_model_path(name), device, strength, ensemble, precision=precision)
     label = name.removesuffix(".safetensors") + ("" if strength == 1.0 else f"@{strength:g}")
     label += "" if ensemble == 1 else f"@x{ensemble}"
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
@@ -241,12 +241,14 @@ def evaluate(
     report_dir: Path | None = None,
     on_image: Callable[[str], None] | None = None,
     psnr_cap: float | None = None,
+    precision: str = "float32",
 ) -> Report:
     """Run every method on every noisy input of every image in ``test_dir``.
 
     ``psnr_cap`` counts any image's PSNR above it as the cap, per case, before any mean (48 dB is
     an RMS error of about one 8-bit level): one smooth photo returned at 69 dB instead of 51 should
     not outweigh differences people can see. Rows keep the uncapped mean beside the capped one.
+    ``precision`` is the models' (``inference.network_dtype``); the report names the dtype it gave.
     """
     if psnr_cap is not None and psnr_cap <= 0:
         raise DenoiseError(f"--psnr-cap must be positive, got {psnr_cap:g}")
@@ -266,7 +268,10 @@ def evaluate(
     cases = seed_protocol_cases(sigmas[0]) if protocol == "seed" else awgn_cases(sigmas)
     clip = protocol == "seed" or awgn_noise == "clipped"
     device = device or torch.device("cpu")
-    methods: dict[str, Method] = dict(model_method(name, device) for name in models)
+    from denoisecli.inference import network_dtype  # here, as in model_method: inference is heavy
+
+    dtype = str(network_dtype(precision, device)).removeprefix("torch.")
+    methods: dict[str, Method] = dict(model_method(name, device, precision) for name in models)
     methods.update({name: BASELINES[name] for name in baselines})
     if not methods:
         raise DenoiseError("nothing to evaluate: give at least one --model or --baseline")
@@ -311,6 +316,7 @@ def evaluate(
         "blur_sigma": BLUR_SIGMA,
         "knockout_density": KNOCKOUT_DENSITY,
         "device": str(device),
+        "network_dtype": dtype if models else None,
         "threads": torch.get_num_threads(),
         "psnr_cap": psnr_cap,
     }

@@ -7,7 +7,6 @@ whole photo. Tiles overlap and are blended with linear ramps, so seams do not sh
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,28 @@ from denoisecli.pipeline import network_input, network_output_to_image
 DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (benchmarks/denoise_speed.py)
 DEFAULT_OVERLAP = 64
 ENSEMBLES = (1, 2, 4, 8)  # 1: the model once; 2: + mirrored; 4: + both flips; 8: + transposed
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def network_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype the network's convolutions run in (the rest of the pipeline is float32).
+
+    ``auto`` is bfloat16 on CUDA and on CPUs with bfloat16 instructions (AVX512-BF16 or AMX),
+    where oneDNN runs the network about 2.5x faster at no measured cost in PSNR (docs/RESULTS.md,
+    sixteenth session); float32 elsewhere, where bfloat16 would be emulated.
+    """
+    if precision not in PRECISIONS:
+        raise DenoiseError(f"the precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_bfloat16())
+        return torch.bfloat16 if fast else torch.float32
+    return torch.bfloat16 if precision == "bfloat16" else torch.float32
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (PyTorch's own probes; private, so guarded)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def color_settings(sidecar: dict, strength: float = 1.0) -> tuple[dict, dict | None]:
@@ -56,13 +77,20 @@ class Denoiser:
     metadata: dict
     ensemble: int = 1
     deblur: dict | None = None  # the sidecar's deblur settings (``denoisecli.deblur``), or None
+    dtype: torch.dtype = torch.float32  # the network's (``network_dtype``)
 
     @classmethod
     def load(
-        cls, path: str | Path, device: torch.device, strength: float = 1.0, ensemble: int = 1, deblur: bool = True
+        cls,
+        path: str | Path,
+        device: torch.device,
+        strength: float = 1.0,
+        ensemble: int = 1,
+        deblur: bool = True,
+        precision: str = "float32",
     ) -> Denoiser:
         model, sidecar = load_model(path)
-        return cls.from_model(model, device, sidecar, strength, ensemble, deblur)
+        return cls.from_model(model, device, sidecar, strength, ensemble, deblur, precision)
 
     @classmethod
     def from_model(
@@ -73,6 +101,7 @@ class Denoiser:
         strength: float = 1.0,
         ensemble: int = 1,
         deblur: bool = True,
+        precision: str = "float32",
     ) -> Denoiser:
         """Fold batch norm into the convolutions and move to ``device`` in channels_last.
 
@@ -82,6 +111,8 @@ class Denoiser:
         transposes of the input: that many times the network's time, for a cleaner L.
         ``deblur`` False turns off the sidecar's deblurring of evenly blurred photos
         (``denoisecli.deblur``); so does ``strength`` inf, which means the network's output alone.
+        ``precision`` sets the network's dtype (``network_dtype``); float32 here so library results
+        do not depend on the CPU, ``auto`` in the command line.
         """
         if ensemble not in ENSEMBLES:
             raise DenoiseError(f"the ensemble must be one of {', '.join(map(str, ENSEMBLES))}, got {ensemble}")
@@ -89,7 +120,8 @@ class Denoiser:
         chroma, restore = color_settings(metadata, strength)
         deblurring = deblur_settings(metadata) if deblur and restore is not None else None
         model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
-        return cls(model, chroma, restore, device, metadata, ensemble, deblurring)
+        dtype = network_dtype(precision, device)
+        return cls(model, chroma, restore, device, metadata, ensemble, deblurring, dtype)
 
     @torch.inference_mode()
     def tensor(self, image: torch.Tensor, restore: dict | None = None) -> torch.Tensor:
@@ -97,13 +129,8 @@ class Denoiser:
         sidecar's restore settings (``photo_restore``'s, for the photo these pixels are from)."""
         image = image.to(self.device, torch.float32)
         lab, network_in = network_input(image, self.model.config.chroma_input)
-        autocast = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if self.device.type == "cuda"
-            else contextlib.nullcontext()
-        )
         output = 0.0
-        with autocast:
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             for which in range(self.ensemble):
                 view = _dihedral(network_in, which).contiguous(memory_format=torch.channels_last)
                 output = output + _undo_dihedral(self.model(view).float(), which)

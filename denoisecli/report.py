@@ -28,6 +28,7 @@ def to_markdown(report: Report) -> str:
         f"{details['noise']}, sigma {', '.join(f'{s:g}' for s in details['sigmas'])} (0-255). "
         f"PSNR (dB) and SSIM on the 8-bit result against the clean image, mean +- standard deviation over images; "
         f"seconds per megapixel on {details['device']} with {details['threads']} threads."
+        + (f" Models' network in {details['network_dtype']}." if details.get("network_dtype") else "")
         + (
             f" Each image's PSNR is capped at {details['psnr_cap']:g} dB per case before any mean."
             if details.get("psnr_cap") is not None

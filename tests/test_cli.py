@@ -129,6 +129,17 @@ def test_denoise_file_folder_and_default_output(photo_tree, tmp_path, tiny_model
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == ["a.png", "sub/b.png"]
     assert invoke("denoise", photo_tree / "a.png", "--model", tiny_model_path).exit_code == 0
     assert (photo_tree / "a_denoised.png").is_file()
+    result = invoke(
+        "denoise",
+        photo_tree / "a.png",
+        "-o",
+        tmp_path / "half.png",
+        "--model",
+        tiny_model_path,
+        "--precision",
+        "bfloat16",
+    )
+    assert result.exit_code == 0 and "on cpu, bfloat16" in result.output
 
 
 def test_denoise_skips_existing_unless_overwrite_and_never_touches_input(photo_tree, tmp_path, tiny_model_path):

@@ -4,6 +4,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from denoisecli.color import (
     box_filter,
+    gaussian_blur,
     gray_to_lightness,
     guided_filter,
     lab_to_rgb,
@@ -105,8 +106,21 @@ def test_the_box_filter_is_the_window_mean_and_keeps_a_flat_regions_variance():
     image = torch.cat([lightness, lightness.square()], dim=1).double()
     padded = torch.nn.functional.pad(image, (3, 3, 3, 3), mode="reflect")
     expected = torch.nn.functional.avg_pool2d(padded, 7, stride=1)
-    got = box_filter(image.float(), 3).double()
-    assert torch.allclose(got, expected, rtol=0, atol=2e-3)
-    variance = got[:, 1] - got[:, 0].square()  # the guided filter's variance of L
-    true_variance = expected[:, 1] - expected[:, 0].square()  # about 0.0008
-    assert (variance - true_variance).abs().max() < 0.02  # against the guided filter's epsilon of 100
+    for torch_path in (False, True):  # OpenCV on CPU; torch's running sums where a gradient is needed
+        got = box_filter(image.float().requires_grad_(torch_path), 3).detach().double()
+        assert torch.allclose(got, expected, rtol=0, atol=2e-3)
+        variance = got[:, 1] - got[:, 0].square()  # the guided filter's variance of L
+        true_variance = expected[:, 1] - expected[:, 0].square()  # about 0.0008
+        assert (variance - true_variance).abs().max() < 0.02  # against the guided filter's epsilon of 100
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 40, 57), (1, 2, 9, 30), (1, 1, 5, 5)])
+def test_the_opencv_and_torch_window_filters_agree(shape):
+    """OpenCV serves CPU tensors that need no gradient; torch serves the rest (and images smaller
+    than the window, where it replicates the edge instead of reflecting)."""
+    image = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    for window_filter in (lambda x: gaussian_blur(x, 3.0), lambda x: box_filter(x, 3)):
+        fast = window_filter(image)
+        reference = window_filter(image.clone().requires_grad_()).detach()
+        assert fast.shape == image.shape
+        assert torch.allclose(fast, reference, atol=1e-5)

@@ -54,6 +54,15 @@ def test_same_seed_same_numbers_and_table_output(test_folder, tiny_model_path):
     assert table.exit_code == 0 and "average5" in table.stdout
 
 
+def test_the_report_names_the_networks_dtype_and_a_bad_precision_is_refused(test_folder, tiny_model_path):
+    data = json.loads(run(test_folder, "--model", tiny_model_path, "--precision", "bfloat16", "--json", "-q").stdout)
+    assert data["details"]["network_dtype"] == "bfloat16"
+    baselines_only = json.loads(run(test_folder, "--baseline", "median", "--json", "-q").stdout)
+    assert baselines_only["details"]["network_dtype"] is None
+    refused = run(test_folder, "--model", tiny_model_path, "--precision", "half", "-q")
+    assert refused.exit_code == 2 and "half" in refused.output
+
+
 def test_a_psnr_cap_bounds_every_photo_before_the_means_and_keeps_the_uncapped_mean(test_folder, tmp_path):
     plain = json.loads(run(test_folder, "--baseline", "median", "--json", "-q").stdout)["rows"]
     report_dir = tmp_path / "capped"

@@ -85,3 +85,33 @@ def test_an_ensemble_size_other_than_1_2_4_8_is_refused(tiny_model_path):
 
     with pytest.raises(DenoiseError, match="ensemble must be one of 1, 2, 4, 8"):
         Denoiser.load(tiny_model_path, torch.device("cpu"), ensemble=3)
+
+
+def test_the_precision_names_the_networks_dtype():
+    from denoisecli.errors import DenoiseError
+    from denoisecli.inference import cpu_has_bfloat16, network_dtype
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert network_dtype("float32", cuda) == torch.float32
+    assert network_dtype("bfloat16", cpu) == torch.bfloat16
+    assert network_dtype("auto", cuda) == torch.bfloat16
+    assert network_dtype("auto", torch.device("mps")) == torch.float32
+    assert network_dtype("auto", cpu) == (torch.bfloat16 if cpu_has_bfloat16() else torch.float32)
+    with pytest.raises(DenoiseError, match="precision must be one of auto, float32, bfloat16"):
+        network_dtype("half", cpu)
+
+
+def test_a_bfloat16_network_keeps_the_stem_in_float32_and_stays_close(tiny_model_path):
+    from conftest import smooth_rgb
+
+    pixels = np.clip(smooth_rgb(48, 64, seed=4) + np.random.default_rng(5).normal(0, 0.1, (48, 64, 3)), 0, 1)
+    pixels = pixels.astype(np.float32)
+    full = Denoiser.load(tiny_model_path, torch.device("cpu"), strength=math.inf)
+    half = Denoiser.load(tiny_model_path, torch.device("cpu"), strength=math.inf, precision="bfloat16")
+    assert (full.dtype, half.dtype) == (torch.float32, torch.bfloat16)
+    stem_outputs = []
+    handle = half.model.stem.register_forward_hook(lambda module, args, output: stem_outputs.append(args[0].dtype))
+    gap = np.abs(full.pixels(pixels) - half.pixels(pixels)).max()
+    handle.remove()
+    assert stem_outputs == [torch.float32]  # the pixels themselves are not rounded to 8 bits of mantissa
+    assert 0 < gap < 0.02  # bfloat16 did run, and the rest of the network takes it

@@ -126,7 +126,7 @@ class Autoencoder(nn.Module):
             lightness = x[:, :1]
             level = NOISE_MAP_GAIN * estimate_noise_level(lightness, ~saturated(lightness))
             packed = torch.cat([packed, level.view(-1, 1, 1, 1).expand(-1, 1, *packed.shape[-2:])], dim=1)
-        features = self.stem(packed)
+        features = self._stem(packed)
         skips = [features]
         for encoder in self.encoders:
             features = encoder(features)
@@ -145,6 +145,19 @@ class Autoencoder(nn.Module):
         raw = F.pixel_shuffle(self.final(features), self.config.unshuffle)
         raw = raw[..., :height, :width]
         return self._head(raw, x)
+
+    def _stem(self, packed: torch.Tensor) -> torch.Tensor:
+        """The stem in float32 even under autocast, its output in the autocast dtype.
+
+        bfloat16 keeps 8 bits of mantissa: on the input pixels themselves that cost clean photos
+        0.2 dB (CBSD68, skip); the features after the stem take it without a measurable loss.
+        """
+        device_type = packed.device.type
+        if not torch.is_autocast_enabled(device_type):
+            return self.stem(packed)
+        with torch.autocast(device_type, enabled=False):
+            features = self.stem(packed.float())
+        return features.to(torch.get_autocast_dtype(device_type))
 
     def _head(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.config.head == "residual":
