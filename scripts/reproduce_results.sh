@@ -109,20 +109,33 @@ python benchmarks/wiener.py data/validation --side 512 --clipped --shapes --mode
 python benchmarks/wiener_speed.py --threads "$THREADS"
 python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
 gate "$GUARD" "$FOURTEENTH" 3
-# The fifteenth session: the LAB noise correction for A/B (C, skip since; FOURTEENTH before).
+# The fifteenth session: the LAB noise correction for A/B (C, skip until the sixteenth; FOURTEENTH before).
+C=weights/candidates/skip-fifteenth-lab-noise.safetensors
 python benchmarks/lab_noise.py --accuracy
-python benchmarks/lab_noise.py data/validation --side 384 --clipped
-gate "$FOURTEENTH" skip 5
-denoisecli evaluate "$CBSD68" --model skip --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+python benchmarks/lab_noise.py data/validation --side 384 --clipped --model "$C"
+gate "$FOURTEENTH" "$C" 5
+denoisecli evaluate "$CBSD68" --model "$C" --model "$FOURTEENTH" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
-denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$FOURTEENTH" --protocol awgn --sigma 15,25,50 \
+denoisecli evaluate ../shared/data/testsets/Set12 --model "$C" --model "$FOURTEENTH" --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
 # Its second rule (D, not shipped): the chroma filter's sweep with the correction on.
-python benchmarks/chroma.py data/validation --model skip --side 384
-# Its third to fifth rules: L's noise predicted from A/B's (H, not shipped: speed).
+python benchmarks/chroma.py data/validation --model "$C" --side 384
+# Its third to fifth rules: L's noise predicted from A/B's (H: skip since the sixteenth session).
 H=weights/candidates/skip-fifteenth-h.safetensors
 python benchmarks/lab_noise.py data/validation --side 384 --clipped --model "$H"
-gate skip "$H" 5
+# The sixteenth session: the network in bfloat16 (--precision auto, the default) and OpenCV's
+# window filters; H's gates again. The float32 runs are what a CPU without bfloat16 gives.
+for precision in float32 auto; do
+  denoisecli evaluate "$CBSD68" --model "$C" --model "$H" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+    --awgn-noise float --seed 0 --threads "$THREADS" --precision "$precision"
+done
+gate "$C" "$H" 5
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --models "$C" "$H" --precision float32
+denoisecli evaluate "$CBSD68" --model skip --model "$C" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$C" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
