@@ -55,6 +55,17 @@ CANDIDATES = {
     "guided r4 eps4": {"method": "guided", "radius": 4, "epsilon": 4.0},
     "guided r4 eps2": {"method": "guided", "radius": 4, "epsilon": 2.0},
     "guided r5 eps4": {"method": "guided", "radius": 5, "epsilon": 4.0},
+    # Added in the sixteenth session: per photo and channel, the setting with the lowest Stein's
+    # unbiased risk estimate (``color.sure_guided_filter``; needs the model's ``lab_noise``).
+    "risk: r3 eps100 | r4 eps2": {"method": "guided", "choose_by_risk": [[3, 100.0], [4, 2.0]]},
+    "risk: r3 eps100 | r3 eps10 | r4 eps2": {
+        "method": "guided",
+        "choose_by_risk": [[3, 100.0], [3, 10.0], [4, 2.0]],
+    },
+    "risk: r2 eps100 | r3 eps100 | r3 eps10 | r4 eps2": {
+        "method": "guided",
+        "choose_by_risk": [[2, 100.0], [3, 100.0], [3, 10.0], [4, 2.0]],
+    },
 }
 CASES = [
     Case("sigma15", 15.0),
@@ -71,9 +82,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--model", help="score inside the whole pipeline with this model's L, not the clean L")
     parser.add_argument("--side", type=int, default=0, help="centre crop of each photo (0: whole photos)")
+    parser.add_argument("--only", nargs="+", help="only these candidates (their names as in the table)")
     arguments = parser.parse_args()
     images = [path for path, _ in find_images([arguments.test_dir])][: arguments.limit]
-    candidates = {name: settings for name, settings in CANDIDATES.items() if settings or not arguments.model}
+    candidates = {
+        name: settings
+        for name, settings in CANDIDATES.items()
+        if (settings or not arguments.model) and (arguments.model or "choose_by_risk" not in (settings or {}))
+    }  # the risk's noise variance comes from the model's LAB noise step: --model only
+    if arguments.only:
+        unknown = set(arguments.only) - set(candidates)
+        if unknown:
+            parser.error(f"unknown candidates: {', '.join(sorted(unknown))}")
+        candidates = {name: candidates[name] for name in arguments.only}
     scores: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in CASES} for name in candidates}
     model, restore = None, None  # restore: the model's own settings, with --model
     if arguments.model:
@@ -117,7 +138,7 @@ def main() -> None:
         means = [float(np.mean(by_case[case.name])) for case in CASES]
         table[name] = means
         print(f"| {name} | " + " | ".join(f"{m:.2f}" for m in means) + f" | {np.mean(means):.2f} |")
-    print("\n" + json.dumps({"images": count, "cases": [c.name for c in CASES], "psnr": table}))
+    print("\n" + json.dumps({"images": count, "cases": [c.name for c in CASES], "psnr": table, "per_image": scores}))
 
 
 if __name__ == "__main__":

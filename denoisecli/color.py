@@ -168,7 +168,8 @@ def _opencv_can_filter(image: torch.Tensor, pad: int) -> bool:
 
 
 def _opencv_planes(image: torch.Tensor, apply) -> torch.Tensor:
-    """``apply(plane, out)`` on each H x W plane of N x C x H x W, into a new tensor."""
+    """``apply(plane, out)`` on each H x W plane of N x C x H x W, into a new tensor. (Spreading
+    the planes over two threads was slower in the whole pipeline: 0.500 against 0.483 s/MP.)"""
     planes = image.detach().contiguous().reshape(-1, *image.shape[-2:])
     result = torch.empty_like(planes)
     for plane, out in zip(planes.numpy(), result.numpy(), strict=True):
@@ -251,6 +252,93 @@ def filter_chroma(
     if method == "gaussian":
         return gaussian_blur(chroma, sigma)
     return guided_filter(guide_lightness, chroma, radius, epsilon)
+
+
+def guided_filter_self_weight(guide: torch.Tensor, radius: int, epsilon: float) -> torch.Tensor:
+    """How much of each pixel's own value the guided filter's output keeps (N x 1 x H x W): the
+    diagonal of its linear map from source to output, which depends on the guide alone.
+
+    Each window k around pixel i adds (1 + (I_i - mu_k)^2 / (var_k + epsilon)) / n^2 (n pixels a
+    window), from He et al.'s a_k and b_k; summed with box filters of 1 / (var + epsilon) and
+    mu / (var + epsilon) and mu^2 / (var + epsilon). The guide is centred first, so the three
+    sums do not cancel in float32 (the weight does not depend on the guide's offset).
+    """
+    size = (2 * radius + 1) ** 2
+    guide = guide - guide.mean(dim=(-2, -1), keepdim=True)
+    means = box_filter(torch.cat([guide, guide * guide], dim=1), radius)
+    mean, variance = means[:, :1], means[:, 1:] - means[:, :1].square()
+    inverse = 1 / (variance.clamp_min(0) + epsilon)
+    sums = box_filter(torch.cat([inverse, mean * inverse, mean.square() * inverse], dim=1), radius)
+    spread = guide.square() * sums[:, :1] - 2 * guide * sums[:, 1:2] + sums[:, 2:]
+    return (1 + spread.clamp_min(0)) / size
+
+
+# The risk of each setting is read off bands of rows, not the whole image: RISK_BAND rows out of
+# every RISK_PERIOD, each computed with RISK_MARGIN rows either side so the bands' inner rows are
+# what the whole image's filter gives there (two box passes of the largest radius, 4).
+RISK_BAND, RISK_PERIOD, RISK_MARGIN = 32, 256, 8
+
+
+def _risk_bands(image: torch.Tensor) -> torch.Tensor:
+    """The bands of rows of N x C x H x W that the risk is read off, stacked along the batch:
+    (N * bands) x C x (RISK_BAND + 2 RISK_MARGIN) x W; the whole image where no band fits."""
+    height = image.shape[-2]
+    starts = [
+        start
+        for start in range((RISK_PERIOD - RISK_BAND) // 2, height, RISK_PERIOD)
+        if start >= RISK_MARGIN and start + RISK_BAND + RISK_MARGIN <= height
+    ]
+    if not starts:
+        return image
+    bands = [image[..., start - RISK_MARGIN : start + RISK_BAND + RISK_MARGIN, :] for start in starts]
+    return torch.stack(bands, dim=1).flatten(0, 1)
+
+
+def _risk(
+    guide: torch.Tensor, source: torch.Tensor, variance: torch.Tensor, trust: torch.Tensor, radius: int, epsilon: float
+) -> torch.Tensor:
+    """Stein's unbiased risk estimate of one guided filter setting per image and channel (N x C),
+    less a constant: the squared change it makes plus twice the variance it keeps of each pixel's
+    own noise, over trusted pixels."""
+    count = source.shape[0]
+    guide, source, variance, trust = (_risk_bands(t) for t in (guide, source, variance, trust))
+    margin = RISK_MARGIN if guide.shape[0] > count else 0
+    inner = slice(margin, guide.shape[-2] - margin)
+    filtered = guided_filter(guide, source, radius, epsilon)[..., inner, :]
+    kept = guided_filter_self_weight(guide, radius, epsilon)[..., inner, :]
+    source, variance, trust = (t[..., inner, :] for t in (source, variance, trust))
+    risk = (trust * ((filtered - source).square() + 2 * variance * kept)).sum(dim=(-2, -1))
+    return risk.view(count, -1, source.shape[1]).sum(dim=1)
+
+
+def sure_guided_filter(
+    guide: torch.Tensor,
+    source: torch.Tensor,
+    variance: torch.Tensor,
+    trust: torch.Tensor,
+    settings: list[tuple[int, float]],
+) -> torch.Tensor:
+    """The guided filter of ``source`` (N x C) with, per image and channel, the (radius, epsilon)
+    of ``settings`` whose Stein's unbiased risk estimate is lowest.
+
+    For white noise of per-pixel ``variance`` (N x C x H x W) the filter's mean squared error is
+    estimated without the clean image (``_risk``, over ``trust``, N x 1 in 0-1: an impulse-filled
+    pixel is not a noisy observation), on bands of rows (``_risk_bands``: an eighth of a
+    photo's pixels at most). A photo whose colour detail is fine keeps a light filter and a flat one
+    gets a sharper one, where one setting for all photos had to choose (docs/RESULTS.md,
+    sixteenth session). Radii up to 4 (``RISK_MARGIN``).
+    """
+    if max(radius for radius, _ in settings) * 2 > RISK_MARGIN:
+        raise ValueError(f"the risk's bands take radii up to {RISK_MARGIN // 2}, got {settings}")
+    risks = torch.stack([_risk(guide, source, variance, trust, *setting) for setting in settings])
+    choice = risks.argmin(dim=0).tolist()  # N x C: the index of each image and channel's setting
+    result = torch.empty_like(source)
+    for image, chosen in enumerate(choice):
+        for index in set(chosen):  # each setting filters only the channels that chose it
+            channels = [channel for channel, which in enumerate(chosen) if which == index]
+            picked = source[image : image + 1, channels]
+            result[image, channels] = guided_filter(guide[image : image + 1], picked, *settings[index])[0]
+    return result
 
 
 def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius: int, epsilon: float) -> torch.Tensor:

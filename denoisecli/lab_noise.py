@@ -81,6 +81,8 @@ class LabNoise(NamedTuple):
     ``bias`` (N x 3): the noise's mean in L, A and B. ``chroma_slope`` (N x 2): A and B's noise
     per unit of L's. ``lightness_slope`` (N x 2): L's noise per unit of A's and of B's, jointly
     (the regression of L's noise on both). ``chroma_variance`` (N x 2): A and B's noise variance.
+    ``residual_variance`` (N x 2): what is left of it once the share L's noise predicts is out,
+    as ``corrected_chroma`` takes it out.
     """
 
     bias: torch.Tensor
@@ -88,6 +90,7 @@ class LabNoise(NamedTuple):
     lightness_slope: torch.Tensor
     chroma_variance: torch.Tensor
     scale: int
+    residual_variance: torch.Tensor
 
 
 def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, scale: int = 1) -> LabNoise:
@@ -123,7 +126,8 @@ def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, 
         torch.cat([b_variance * a_cross - a_with_b * b_cross, a_variance * b_cross - a_with_b * a_cross], dim=1)
         / determinant
     )
-    return LabNoise(bias, chroma_slope, lightness_slope, chroma_variance, scale)
+    residual_variance = (chroma_variance - chroma_slope * cross).clamp_min(0)
+    return LabNoise(bias, chroma_slope, lightness_slope, chroma_variance, scale, residual_variance)
 
 
 class RgbNoise(NamedTuple):
@@ -176,6 +180,11 @@ def corrected_chroma(
     bias, slope = fields.split([3, 2], dim=1)
     lightness_noise = (noisy_lab[:, :1] - lightness - bias[:, :1]) * weights
     return filled - bias[:, 1:] - slope * lightness_noise
+
+
+def residual_chroma_variance(noise: LabNoise, like: torch.Tensor) -> torch.Tensor:
+    """``noise.residual_variance`` at full size (N x 2, ``like``'s height and width)."""
+    return _full_size(noise.residual_variance, noise.scale, like)
 
 
 def lightness_correction(

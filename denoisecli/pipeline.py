@@ -22,6 +22,7 @@ from denoisecli.color import (
     rgb_to_lab,
     scale_chroma,
     scale_lightness,
+    sure_guided_filter,
     unscale_lightness,
 )
 from denoisecli.detail import (
@@ -32,7 +33,13 @@ from denoisecli.detail import (
     strength_multiplier,
     trusted_pixels,
 )
-from denoisecli.lab_noise import corrected_chroma, lab_noise, lightness_correction, rgb_noise
+from denoisecli.lab_noise import (
+    corrected_chroma,
+    lab_noise,
+    lightness_correction,
+    residual_chroma_variance,
+    rgb_noise,
+)
 from denoisecli.noise import estimate_noise_level, saturated
 from denoisecli.wiener import dct_wiener
 
@@ -119,7 +126,15 @@ def network_output_to_image(
     if rgb is not None:
         noise = noise if noise is not None else lab_noise(rgb, lightness, filled)
         filled = corrected_chroma(noisy_lab, lightness, filled, weights, noise)
-    ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
+    choices = chroma.get("choose_by_risk")
+    if rgb is not None and choices and chroma["method"] == "guided":
+        # Per image and channel, the guided filter setting with the lowest estimated error
+        # (``color.sure_guided_filter``), from the noise variance the LAB noise model leaves.
+        settings = [(int(radius), float(epsilon)) for radius, epsilon in choices]
+        variance = residual_chroma_variance(noise, filled)
+        ab = sure_guided_filter(lightness, filled, variance, weights, settings)
+    else:
+        ab = filter_chroma(filled, lightness, chroma["method"], chroma["sigma"], chroma["radius"], chroma["epsilon"])
     if restore is not None:
         chroma_strength = restore["chroma_strength"] * multiplier
         ab = restore_detail(filled, ab, _chroma_noise(filled, trusted), chroma_strength, restore["radius"], trusted)

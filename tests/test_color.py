@@ -124,3 +124,38 @@ def test_the_opencv_and_torch_window_filters_agree(shape):
         reference = window_filter(image.clone().requires_grad_()).detach()
         assert fast.shape == image.shape
         assert torch.allclose(fast, reference, atol=1e-5)
+
+
+def test_the_guided_filters_self_weight_is_its_derivative_at_each_pixel():
+    from denoisecli.color import guided_filter_self_weight
+
+    generator = torch.Generator().manual_seed(2)
+    guide = 100 * torch.rand(1, 1, 24, 28, generator=generator)
+    source = 20 * torch.rand(1, 1, 24, 28, generator=generator)
+    weight = guided_filter_self_weight(guide, 2, 5.0)
+    base = guided_filter(guide, source, 2, 5.0)
+    for row, column in [(8, 8), (12, 20), (15, 5)]:  # inside: the reflected border counts a pixel twice
+        nudged = source.clone()
+        nudged[0, 0, row, column] += 1.0
+        change = guided_filter(guide, nudged, 2, 5.0) - base
+        assert change[0, 0, row, column].item() == pytest.approx(weight[0, 0, row, column].item(), abs=1e-4)
+
+
+def test_the_risk_keeps_colour_that_follows_l_and_smooths_colour_noise_that_does_not():
+    from denoisecli.color import sure_guided_filter
+
+    generator = torch.Generator().manual_seed(3)
+    guide = 50 + 3 * torch.randn(1, 1, 96, 96, generator=generator)  # textured L, variance 9
+    noise = torch.randn(1, 2, 96, 96, generator=generator)
+    settings = [(4, 1000.0), (1, 1.0)]  # a wide mean, and a small window that follows L
+    trust = torch.ones(1, 1, 96, 96)
+    # Channel A: colour detail that follows L's, a little noise; channel B: flat colour, much noise.
+    source = torch.cat([2 * (guide - 50) + 0.3 * noise[:, :1], 3 * noise[:, 1:]], dim=1)
+    variance = torch.cat([torch.full_like(guide, 0.09), torch.full_like(guide, 9.0)], dim=1)
+    chosen = sure_guided_filter(guide, source, variance, trust, settings)
+    following = guided_filter(guide, source, 1, 1.0)
+    smoothing = guided_filter(guide, source, 4, 1000.0)
+    assert torch.equal(chosen[:, :1], following[:, :1])  # the small window keeps A's detail
+    assert torch.equal(chosen[:, 1:], smoothing[:, 1:])  # the wide mean takes B's noise out
+    with pytest.raises(ValueError, match="radii up to 4"):
+        sure_guided_filter(guide, source, variance, trust, [(5, 1.0)])

@@ -143,3 +143,34 @@ def test_a_sidecar_with_a_bad_lab_noise_setting_is_a_one_line_error(tmp_path):
     with pytest.raises(DenoiseError, match="lab_noise must be true or false") as error:
         load_model(target)
     assert "\n" not in str(error.value)
+
+
+def test_the_pipeline_chooses_the_chroma_filter_by_risk_only_with_the_lab_noise_model():
+    clean = _flat_colours(32)
+    noisy = _noisy(clean, 30 / 255, 4, clip=True)
+    lab = network_input(noisy)[0]
+    output = network_input(clean)[1]
+    restore = {**DEFAULT_RESTORE, "impulse_threshold": 6.0, "lab_noise": True}
+    fixed = network_output_to_image(lab, output, DEFAULT_CHROMA, restore, noisy)
+    choosing = {**DEFAULT_CHROMA, "choose_by_risk": [[3, 100.0], [1, 1.0]]}
+    chosen = network_output_to_image(lab, output, choosing, restore, noisy)
+    assert not torch.equal(chosen, fixed)  # flat colours: the risk takes the other setting here
+    assert (chosen - clean).square().mean() <= (fixed - clean).square().mean() * 1.05
+    without_model = {**restore, "lab_noise": False}  # no noise variance: the fixed setting
+    assert torch.equal(
+        network_output_to_image(lab, output, choosing, without_model),
+        network_output_to_image(lab, output, DEFAULT_CHROMA, without_model),
+    )
+
+
+@pytest.mark.parametrize("choices", [[], [[5, 1.0]], [[3, 0]], [3, 100.0], "all"])
+def test_a_sidecar_with_bad_risk_choices_is_a_one_line_error(tmp_path, choices):
+    weights = resolve_model_path("shallow")
+    target = tmp_path / "bad.safetensors"
+    shutil.copy(weights, target)
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    sidecar.setdefault("color", {}).setdefault("chroma", {})["choose_by_risk"] = choices
+    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(DenoiseError, match="choose_by_risk must be a list") as error:
+        load_model(target)
+    assert "\n" not in str(error.value)
