@@ -48,6 +48,22 @@ def tiny_model_path(tmp_path_factory) -> Path:
     return export_model(model.eval(), path, "skip", {"training": {"note": "random weights for tests"}})
 
 
+def shallow_with_setting(folder: Path, section: str, key: str, value) -> Path:
+    """A copy of the shipped ``shallow`` weights whose sidecar sets ``color.<section>.<key>``."""
+    import json
+    import shutil
+
+    from denoisecli.checkpoint import resolve_model_path
+
+    weights = resolve_model_path("shallow")
+    target = folder / "shallow-edited.safetensors"
+    shutil.copy(weights, target)
+    sidecar = json.loads(weights.with_suffix(".json").read_text())
+    sidecar.setdefault("color", {}).setdefault(section, {})[key] = value
+    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    return target
+
+
 def write_png(path: Path, pixels: np.ndarray) -> Path:
     from PIL import Image
 

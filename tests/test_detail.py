@@ -1,6 +1,4 @@
-import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import smooth_rgb
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
 from denoisecli.color import gaussian_blur
 from denoisecli.detail import (
     check_strength_schedule,
@@ -131,13 +129,9 @@ def test_a_model_that_sharpens_a_blurred_input_is_not_undone():
 
 def _shallow_with_guard(tmp_path, guard) -> Path:
     """A copy of the shipped ``shallow`` whose sidecar sets ``restore.sharpening_guard``."""
-    weights = resolve_model_path("shallow")
-    target = tmp_path / "guarded.safetensors"
-    shutil.copy(weights, target)
-    sidecar = json.loads(weights.with_suffix(".json").read_text())
-    sidecar.setdefault("color", {}).setdefault("restore", {})["sharpening_guard"] = guard
-    target.with_suffix(".json").write_text(json.dumps(sidecar))
-    return target
+    from conftest import shallow_with_setting
+
+    return shallow_with_setting(tmp_path, "restore", "sharpening_guard", guard)
 
 
 @pytest.mark.parametrize("guard", ["no", {"max_noise": -1}, {"noise": 1}, {"max_noise": "x"}])

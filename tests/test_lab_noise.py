@@ -1,10 +1,8 @@
-import json
-import shutil
-
 import pytest
 import torch
+from conftest import shallow_with_setting
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
 from denoisecli.color import fill_outliers, outlier_weights, rgb_to_lab
 from denoisecli.errors import DenoiseError
 from denoisecli.lab_noise import (
@@ -134,12 +132,7 @@ def test_the_pipeline_corrects_chroma_only_when_the_sidecar_says_so():
 
 
 def test_a_sidecar_with_a_bad_lab_noise_setting_is_a_one_line_error(tmp_path):
-    weights = resolve_model_path("shallow")
-    target = tmp_path / "bad.safetensors"
-    shutil.copy(weights, target)
-    sidecar = json.loads(weights.with_suffix(".json").read_text())
-    sidecar.setdefault("color", {}).setdefault("restore", {})["lab_noise"] = "yes"
-    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    target = shallow_with_setting(tmp_path, "restore", "lab_noise", "yes")
     with pytest.raises(DenoiseError, match="lab_noise must be true or false") as error:
         load_model(target)
     assert "\n" not in str(error.value)
@@ -165,12 +158,7 @@ def test_the_pipeline_chooses_the_chroma_filter_by_risk_only_with_the_lab_noise_
 
 @pytest.mark.parametrize("choices", [[], [[5, 1.0]], [[3, 0]], [3, 100.0], "all"])
 def test_a_sidecar_with_bad_risk_choices_is_a_one_line_error(tmp_path, choices):
-    weights = resolve_model_path("shallow")
-    target = tmp_path / "bad.safetensors"
-    shutil.copy(weights, target)
-    sidecar = json.loads(weights.with_suffix(".json").read_text())
-    sidecar.setdefault("color", {}).setdefault("chroma", {})["choose_by_risk"] = choices
-    target.with_suffix(".json").write_text(json.dumps(sidecar))
+    target = shallow_with_setting(tmp_path, "chroma", "choose_by_risk", choices)
     with pytest.raises(DenoiseError, match="choose_by_risk must be a list") as error:
         load_model(target)
     assert "\n" not in str(error.value)
