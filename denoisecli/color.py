@@ -201,6 +201,15 @@ def box_filter(image: torch.Tensor, radius: int) -> torch.Tensor:
     return sums / size**2 + offset
 
 
+def box_filters(images: list[torch.Tensor], radius: int) -> list[torch.Tensor]:
+    """``box_filter`` of each of ``images`` (N x C_i x H x W): one call each where OpenCV runs
+    them (no concatenated copy to make: a guided filter's 0.9 ms of 5.7), else one call on
+    all of them concatenated (one padding and one prefix-sum pass)."""
+    if all(_opencv_can_filter(image, radius + 1) for image in images):
+        return [box_filter(image, radius) for image in images]
+    return list(box_filter(torch.cat(images, dim=1), radius).split([image.shape[1] for image in images], dim=1))
+
+
 def outlier_weights(noisy_lightness: torch.Tensor, clean_lightness: torch.Tensor, tolerance: float = 12.0):
     """Confidence in [0, 1] per pixel: low where the noisy L is far from the denoised L.
 
@@ -265,11 +274,11 @@ def guided_filter_self_weight(guide: torch.Tensor, radius: int, epsilon: float) 
     """
     size = (2 * radius + 1) ** 2
     guide = guide - guide.mean(dim=(-2, -1), keepdim=True)
-    means = box_filter(torch.cat([guide, guide * guide], dim=1), radius)
-    mean, variance = means[:, :1], means[:, 1:] - means[:, :1].square()
+    mean, mean_square = box_filters([guide, guide * guide], radius)
+    variance = mean_square - mean.square()
     inverse = 1 / (variance.clamp_min(0) + epsilon)
-    sums = box_filter(torch.cat([inverse, mean * inverse, mean.square() * inverse], dim=1), radius)
-    spread = guide.square() * sums[:, :1] - 2 * guide * sums[:, 1:2] + sums[:, 2:]
+    sums = box_filters([inverse, mean * inverse, mean.square() * inverse], radius)
+    spread = guide.square() * sums[0] - 2 * guide * sums[1] + sums[2]
     return (1 + spread.clamp_min(0)) / size
 
 
@@ -343,15 +352,12 @@ def sure_guided_filter(
 
 def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius: int, epsilon: float) -> torch.Tensor:
     """Gray-guided filter (He, Sun, Tang 2010): ``source`` N x C x H x W follows ``guide`` N x 1."""
-    # The four means in one box filter call and the two in another: the same sums, half the
-    # padding, float64 conversion and prefix-sum passes of one call per mean.
-    channels = source.shape[1]
-    means = box_filter(torch.cat([guide, guide * guide, source, guide * source], dim=1), radius)
-    mean_guide, mean_square = means[:, :1], means[:, 1:2]
-    mean_source, mean_product = means[:, 2 : 2 + channels], means[:, 2 + channels :]
+    mean_guide, mean_square, mean_source, mean_product = box_filters(
+        [guide, guide * guide, source, guide * source], radius
+    )
     covariance = mean_product - mean_guide * mean_source
     variance = mean_square - mean_guide * mean_guide
     slope = covariance / (variance + epsilon)
     intercept = mean_source - slope * mean_guide
-    mean_slope, mean_intercept = box_filter(torch.cat([slope, intercept], dim=1), radius).split(channels, dim=1)
+    mean_slope, mean_intercept = box_filters([slope, intercept], radius)
     return mean_slope * guide + mean_intercept

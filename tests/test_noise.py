@@ -90,3 +90,13 @@ def test_unknown_noise_is_a_value_error():
     with pytest.raises(ValueError, match="unknown noise"):
         corruption("speckle", NoiseSettings())
     assert set(NOISE_NAMES) < set(MIX_CHOICES)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 9, 12), (2, 1, 31, 20), (1, 1, 3, 3)])
+@pytest.mark.parametrize("step", [1, 2, 4])
+def test_the_window_minimum_is_a_3x3_min_pool_of_the_valid_mask(shape, step):
+    from denoisecli.noise import _window_minimum
+
+    valid = torch.rand(*shape, generator=torch.Generator().manual_seed(step)) > 0.1
+    expected = -torch.nn.functional.max_pool2d(-valid.float(), 3, stride=step) > 0
+    assert torch.equal(_window_minimum(valid, step), expected)
