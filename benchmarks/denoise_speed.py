@@ -3,11 +3,19 @@
     python benchmarks/denoise_speed.py ../shared/data/testsets/CBSD68 --threads 2 --limit 20
     python benchmarks/denoise_speed.py --big 50        # peak RSS of `denoise` on a 50 MP photo
     python benchmarks/denoise_speed.py --big 1.5 --tile 512   # time per MP for one tile size
+    python benchmarks/denoise_speed.py ../shared/data/testsets/CBSD68 --interleaved 5 --models A B
 
 Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
 (Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
 to the noise (0.6 sigma, as in `denoisecli evaluate`). Where CUDA is present the models are also
-timed on the GPU (megapixels per second, after a warm-up). The models' network runs in
+timed on the GPU (megapixels per second, after a warm-up).
+
+``--interleaved N`` measures time only, in one process: for each photo, every method N times,
+the order rotating each round, and each method's fastest of its N per photo summed. A shared
+machine's speed drifts by 30% and more within minutes (the sixteenth session's: NLM 1.7-2.4
+s/MP between runs), and separate processes, minutes apart, each catch a different moment;
+alternating photo by photo, every method sees the same moments, and the fastest of N is
+the method's own cost with the least of other work in it (as Python's timeit reports). The models' network runs in
 ``--precision`` (default auto, as `denoise`'s: bfloat16 on CPUs with bfloat16 instructions).
 """
 
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -81,6 +90,44 @@ def run_one(
     }
 
 
+def interleaved(folder: str, models: list[str], limit: int, threads: int, sigma: float, rounds: int, precision: str):
+    """Per method, the sum over photos of its fastest time of ``rounds``, methods alternating."""
+    import cv2
+    import torch
+
+    from denoisecli.checkpoint import resolve_model_path
+    from denoisecli.evaluate import Case, corrupt_for_case, image_seed, model_spec, nlm
+    from denoisecli.imageio import find_images, read_photo
+    from denoisecli.inference import Denoiser
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    methods = {"nlm": nlm}
+    for model in models:
+        name, strength, ensemble = model_spec(model)
+        denoiser = Denoiser.load(resolve_model_path(name), torch.device("cpu"), strength, ensemble, precision=precision)
+        methods[model] = lambda noisy, _, denoiser=denoiser: denoiser.pixels(noisy)
+    photos = []
+    for path in [path for path, _ in find_images([folder])][:limit]:
+        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+        generator = torch.Generator().manual_seed(image_seed(0, path.name, "speed"))
+        photos.append(
+            corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
+        )
+    for method in methods.values():
+        method(photos[0], sigma)  # warm-up
+    names = list(methods)
+    fastest = {name: [math.inf] * len(photos) for name in names}
+    for index, noisy in enumerate(photos):
+        for round_ in range(rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                started = time.perf_counter()
+                methods[name](noisy, sigma)
+                fastest[name][index] = min(fastest[name][index], time.perf_counter() - started)
+    megapixels = sum(noisy.shape[0] * noisy.shape[1] for noisy in photos) / 1e6
+    return {name: sum(times) / megapixels for name, times in fastest.items()}, len(photos)
+
+
 def big_photo(megapixels: float, model: str, threads: int, tile: int | None = None, precision: str = "auto") -> dict:
     """Peak RSS and time of the real `denoise` command on a synthetic photo of that size."""
     import cv2
@@ -144,6 +191,7 @@ def main() -> None:
     parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
     parser.add_argument("--tile", type=int, default=None, help="--big: denoise's --tile (default: its own)")
     parser.add_argument("--precision", default="auto", help="the models' network dtype, as denoise's --precision")
+    parser.add_argument("--interleaved", type=int, default=0, help="time only, in one process: N rounds per photo")
     parser.add_argument("--cuda-only", action="store_true", help="time only the models on the GPU")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -162,6 +210,25 @@ def main() -> None:
                 )
             )
         )
+        return
+    if arguments.interleaved:
+        speeds, count = interleaved(
+            arguments.folder,
+            arguments.models,
+            arguments.limit,
+            arguments.threads,
+            arguments.sigma,
+            arguments.interleaved,
+            arguments.precision,
+        )
+        print(
+            f"{count} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g}, {arguments.threads} threads, "
+            f"interleaved, fastest of {arguments.interleaved} per photo, models' precision {arguments.precision}\n"
+        )
+        print("| method | s/MP | x NLM time |\n|---|---|---|")
+        for name, speed in speeds.items():
+            print(f"| {name} | {speed:.3f} | {speed / speeds['nlm']:.3f} |")
+        print("\n" + json.dumps(speeds))
         return
     if arguments.big:
         print(
