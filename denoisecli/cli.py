@@ -492,6 +492,9 @@ def evaluate(
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for models and baselines.")] = None,
     precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
+    gray: Annotated[
+        bool, typer.Option(help="Score in gray: colour photos as luma, gray noise (the papers' BSD68/Set12 protocol).")
+    ] = False,
     psnr_cap: Annotated[
         float | None,
         typer.Option(help="Cap each PSNR at this (dB), per image and case, before means (48: ~1 level RMS)."),
@@ -536,6 +539,7 @@ def evaluate(
                 on_image=lambda name: progress.update(task, advance=1, rate=name),
                 psnr_cap=psnr_cap,
                 precision=precision.value,
+                gray=gray,
             )
         if output is not None:
             write_report(report, output)
@@ -552,6 +556,8 @@ def _results_table(report):
 
     cap = report.details.get("psnr_cap")
     title = f"{report.protocol} protocol, {report.details['images']} images ({report.details['noise']})"
+    if report.details.get("colour", "RGB") != "RGB":
+        title += f", {report.details['colour']}"
     if report.details.get("network_dtype"):
         title += f", network in {report.details['network_dtype']}"
     table = Table(title=title + (f", PSNR capped at {cap:g} dB" if cap is not None else ""))

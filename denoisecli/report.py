@@ -25,7 +25,8 @@ def to_markdown(report: Report) -> str:
         f"# Evaluation: {report.protocol} protocol",
         "",
         f"{details['images']} images from `{details['test_dir']}`, seed {details['seed']}, noise "
-        f"{details['noise']}, sigma {', '.join(f'{s:g}' for s in details['sigmas'])} (0-255). "
+        f"{details['noise']}, sigma {', '.join(f'{s:g}' for s in details['sigmas'])} (0-255), "
+        f"scored in {details.get('colour', 'RGB')}. "
         f"PSNR (dB) and SSIM on the 8-bit result against the clean image, mean +- standard deviation over images; "
         f"seconds per megapixel on {details['device']} with {details['threads']} threads."
         + (f" Models' network in {details['network_dtype']}." if details.get("network_dtype") else "")
@@ -71,6 +72,7 @@ def _zoomed_crop(pixels: np.ndarray) -> Image.Image:
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     crop = np.clip(pixels[top : top + size, left : left + size], 0, 1)
     crop = np.rint(crop * 255).astype(np.uint8)
+    crop = crop[..., 0] if crop.shape[-1] == 1 else crop  # gray scoring (evaluate --gray)
     return Image.fromarray(crop).resize((CELL, CELL), Image.Resampling.NEAREST)
 
 

@@ -116,3 +116,24 @@ def test_empty_folder_and_unknown_baseline_are_clear_errors(tmp_path, test_folde
     assert result.exit_code == 1 and "no images to evaluate" in result.output
     result = run(test_folder, "--baseline", "bm3d")
     assert result.exit_code == 1 and "unknown baseline" in result.output
+
+
+def test_gray_scoring_turns_colour_photos_to_luma_for_every_method(test_folder, tmp_path, tiny_model_path):
+    report_dir = tmp_path / "gray"
+    arguments = ["--model", tiny_model_path, "--baseline", "nlm", "--baseline", "median", "--baseline", "input"]
+    result = run(
+        test_folder, *arguments, "--gray", "--protocol", "awgn", "--sigma", 25, "-o", report_dir, "--json", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["details"]["colour"].startswith("gray")
+    rows = {row["method"]: row["psnr_mean"] for row in data["rows"]}
+    noisy = rows.pop("input")
+    assert 19 < noisy < 22  # gray noise of sigma 25 on one channel: about 20.2 dB
+    assert rows["nlm"] > noisy + 3 and rows["median"] > noisy + 3
+    assert Image.open(report_dir / "panel.png").size[0] == 6 * CELL  # clean, noisy, the model, three baselines
+    assert Image.open(next((report_dir / "noisy").rglob("*.png"))).mode in ("L", "I;16")
+    rgb = json.loads(
+        run(test_folder, "--baseline", "input", "--protocol", "awgn", "--sigma", 25, "--json", "-q").stdout
+    )
+    assert rgb["details"]["colour"] == "RGB"
