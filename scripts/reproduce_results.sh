@@ -136,6 +136,21 @@ denoisecli evaluate "$CBSD68" --model skip --model "$C" --baseline ffdnet --prot
 denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$C" --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
+# Its second rule: R, the chroma filter chosen per photo by SURE (not shipped: one speed run
+# over a third); the development runs, the gate, and the interleaved timing after it.
+R=weights/candidates/skip-sixteenth-risk.safetensors
+python benchmarks/chroma.py data/validation --model skip --side 384 --only "guided r3 eps100" "guided r4 eps2" \
+  "risk: r3 eps100 | r4 eps2" "risk: r3 eps100 | r3 eps10 | r4 eps2"
+python scripts/downscale_photos.py data/train-photos data/pool-321 --count 24
+python benchmarks/chroma.py data/pool-321 --model skip --only "guided r3 eps100" "guided r3 eps10" "guided r4 eps2" \
+  "risk: r3 eps100 | r4 eps2" "risk: r3 eps100 | r3 eps10 | r4 eps2"
+gate skip "$R" 5
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip "$R"
+# The papers' gray protocol (evaluate --gray): BSD68 and Set12, FFDNet's gray weights beside.
+for set in BSD68 Set12; do
+  denoisecli evaluate "../shared/data/testsets/$set" --model skip --baseline ffdnet --baseline nlm --protocol awgn \
+    --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float

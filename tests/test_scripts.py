@@ -141,3 +141,16 @@ def test_lab_noise_benchmark_scores_the_correction_off_and_on_and_its_accuracy(t
     command = [sys.executable, str(script), "--accuracy", "--draws", "2000", "--levels", "2", "--threads", "1"]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert len([line for line in printed.splitlines() if line.startswith("| ") and "sigma" not in line]) == 6
+
+
+def test_downscale_photos_brings_pool_photos_to_a_test_sets_scale(tmp_path):
+    from PIL import Image
+
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    write_png(pool / "wide.png", np.random.default_rng(0).random((60, 100, 3)).astype(np.float32))
+    write_png(pool / "tall.png", np.random.default_rng(1).random((90, 45, 3)).astype(np.float32))
+    command = [sys.executable, str(ROOT / "scripts" / "downscale_photos.py"), str(pool), str(tmp_path / "out")]
+    subprocess.run([*command, "--side", "20", "--long", "30"], check=True, capture_output=True)
+    sizes = {path.name: Image.open(path).size for path in (tmp_path / "out").iterdir()}
+    assert sizes == {"wide.png": (30, 20), "tall.png": (20, 30)}
