@@ -7,6 +7,7 @@ whole photo. Tiles overlap and are blended with linear ramps, so seams do not sh
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,9 @@ class Denoiser:
         image = image.to(self.device, torch.float32)
         lab, network_in = network_input(image, self.model.config.chroma_input)
         output = 0.0
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+        # No autocast object at all in float32: not every device type (MPS in older PyTorch) has one.
+        low_precision = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype) if low_precision else contextlib.nullcontext():
             for which in range(self.ensemble):
                 view = _dihedral(network_in, which).contiguous(memory_format=torch.channels_last)
                 output = output + _undo_dihedral(self.model(view).float(), which)
