@@ -347,6 +347,9 @@ def train(
     blur_sigma: Annotated[str, typer.Option(help="Blur sigma range LOW,HIGH (< 3).")] = "0.5,3",
     knockout_density: Annotated[float, typer.Option(help="Knockout coverage.")] = 0.05,
     noise_mix: Annotated[str, typer.Option(help="Odds of clean,gaussian,saltpepper,blur,knockout.")] = "1,4,1,1,1",
+    gray_noise: Annotated[
+        float, typer.Option(help="Share of Gaussian noise drawn the same in R, G and B (a gray photo's).")
+    ] = 0.0,
     validation_every: Annotated[int, typer.Option(help="Validate and checkpoint every N steps.")] = 200,
     validation_fraction: Annotated[float, typer.Option(help="Share of photos held out for validation.")] = 0.1,
     test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
@@ -383,8 +386,16 @@ def train(
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
+        if not 0 <= gray_noise <= 1:
+            raise DenoiseError(f"--gray-noise must be between 0 and 1, got {gray_noise:g}")
         noise = NoiseSettings(
-            parse_range(gaussian_sigma), saltpepper_amount, parse_range(blur_sigma), knockout_density, 9, mix
+            parse_range(gaussian_sigma),
+            saltpepper_amount,
+            parse_range(blur_sigma),
+            knockout_density,
+            9,
+            mix,
+            gray_noise,
         )
         config = TrainConfig(
             data_dirs=[str(path) for path in data],

@@ -35,10 +35,22 @@ def _per_image(value: Range, count: int, generator: torch.Generator, device) -> 
     return low + (high - low) * draw
 
 
-def gaussian(images: torch.Tensor, generator: torch.Generator, sigma: Range = 25.0) -> torch.Tensor:
-    """Additive white Gaussian noise of standard deviation ``sigma`` / 255, independent per channel."""
-    sigmas = _per_image(sigma, images.shape[0], generator, images.device) / 255.0
+def gaussian(
+    images: torch.Tensor, generator: torch.Generator, sigma: Range = 25.0, shared: float = 0.0
+) -> torch.Tensor:
+    """Additive white Gaussian noise of standard deviation ``sigma`` / 255, independent per channel.
+
+    On a share ``shared`` of the images (drawn per image) the noise is the same in every channel:
+    a gray photo's noise, which puts all of its sigma into L where independent RGB noise puts
+    about three quarters (docs/RESULTS.md, "Gray AWGN"). 0 draws nothing more, so runs without
+    it see the noise they always did.
+    """
+    count = images.shape[0]
+    sigmas = _per_image(sigma, count, generator, images.device) / 255.0
     noise = torch.randn(images.shape, generator=generator, device=generator.device).to(images)
+    if shared > 0:
+        gray = torch.rand(count, generator=generator, device=generator.device).to(images.device) < shared
+        noise = torch.where(gray.view(-1, 1, 1, 1), noise[:, :1].expand_as(noise), noise)
     return images + noise * sigmas.view(-1, 1, 1, 1)
 
 
@@ -104,13 +116,16 @@ class NoiseSettings:
     knockout_density: float = 0.05
     knockout_max_size: int = 9
     mix_weights: tuple[float, ...] = (1.0, 4.0, 1.0, 1.0, 1.0)  # MIX_CHOICES order
+    gray_fraction: float = 0.0  # share of Gaussian noise drawn the same in every channel
 
 
 def corruption(name: str, settings: NoiseSettings) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     """The corruption called ``name`` (one of ``NOISE_NAMES``, ``clean`` or ``mixed``)."""
     table = {
         "clean": lambda images, generator: images.clone(),
-        "gaussian": lambda images, generator: gaussian(images, generator, settings.gaussian_sigma),
+        "gaussian": lambda images, generator: gaussian(
+            images, generator, settings.gaussian_sigma, settings.gray_fraction
+        ),
         "saltpepper": lambda images, generator: salt_and_pepper(images, generator, settings.saltpepper_amount),
         "blur": lambda images, generator: blur(images, generator, settings.blur_sigma),
         "knockout": lambda images, generator: knockout(

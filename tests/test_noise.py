@@ -100,3 +100,15 @@ def test_the_window_minimum_is_a_3x3_min_pool_of_the_valid_mask(shape, step):
     valid = torch.rand(*shape, generator=torch.Generator().manual_seed(step)) > 0.1
     expected = -torch.nn.functional.max_pool2d(-valid.float(), 3, stride=step) > 0
     assert torch.equal(_window_minimum(valid, step), expected)
+
+
+def test_gray_gaussian_noise_is_the_same_in_every_channel_and_off_by_default():
+    from denoisecli.noise import gaussian
+
+    images = torch.full((4, 3, 16, 16), 0.5)
+    plain = gaussian(images, torch.Generator().manual_seed(0), 25.0)
+    assert gaussian(images, torch.Generator().manual_seed(0), 25.0, 0.0).equal(plain)  # nothing more drawn
+    gray = gaussian(images, torch.Generator().manual_seed(0), 25.0, 1.0) - 0.5
+    assert torch.equal(gray[:, 1], gray[:, 0]) and torch.equal(gray[:, 2], gray[:, 0])
+    assert gray.std().item() == pytest.approx(25 / 255, rel=0.1)
+    assert not torch.equal(plain[:, 1], plain[:, 0])
