@@ -288,15 +288,18 @@ def guided_filter_self_weight(guide: torch.Tensor, radius: int, epsilon: float) 
 RISK_BAND, RISK_PERIOD, RISK_MARGIN = 32, 256, 8
 
 
-def _risk_bands(image: torch.Tensor) -> torch.Tensor:
-    """The bands of rows of N x C x H x W that the risk is read off, stacked along the batch:
-    (N * bands) x C x (RISK_BAND + 2 RISK_MARGIN) x W; the whole image where no band fits."""
-    height = image.shape[-2]
-    starts = [
+def _band_starts(height: int) -> list[int]:
+    """The first inner row of each band of rows the risk is read off (none where none fits)."""
+    return [
         start
         for start in range((RISK_PERIOD - RISK_BAND) // 2, height, RISK_PERIOD)
         if start >= RISK_MARGIN and start + RISK_BAND + RISK_MARGIN <= height
     ]
+
+
+def _risk_bands(image: torch.Tensor, starts: list[int]) -> torch.Tensor:
+    """Those bands of N x C x H x W with their margins, stacked along the batch:
+    (N * bands) x C x (RISK_BAND + 2 RISK_MARGIN) x W; the whole image where no band fits."""
     if not starts:
         return image
     bands = [image[..., start - RISK_MARGIN : start + RISK_BAND + RISK_MARGIN, :] for start in starts]
@@ -309,9 +312,9 @@ def _risk(
     """Stein's unbiased risk estimate of one guided filter setting per image and channel (N x C),
     less a constant: the squared change it makes plus twice the variance it keeps of each pixel's
     own noise, over trusted pixels."""
-    count = source.shape[0]
-    guide, source, variance, trust = (_risk_bands(t) for t in (guide, source, variance, trust))
-    margin = RISK_MARGIN if guide.shape[0] > count else 0
+    count, starts = source.shape[0], _band_starts(source.shape[-2])
+    guide, source, variance, trust = (_risk_bands(t, starts) for t in (guide, source, variance, trust))
+    margin = RISK_MARGIN if starts else 0  # a whole image has no margin rows to drop
     inner = slice(margin, guide.shape[-2] - margin)
     filtered = guided_filter(guide, source, radius, epsilon)[..., inner, :]
     kept = guided_filter_self_weight(guide, radius, epsilon)[..., inner, :]

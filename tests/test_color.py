@@ -159,3 +159,15 @@ def test_the_risk_keeps_colour_that_follows_l_and_smooths_colour_noise_that_does
     assert torch.equal(chosen[:, 1:], smoothing[:, 1:])  # the wide mean takes B's noise out
     with pytest.raises(ValueError, match="radii up to 4"):
         sure_guided_filter(guide, source, variance, trust, [(5, 1.0)])
+
+
+def test_the_risk_bands_drop_their_margins_even_when_one_band_fits():
+    from denoisecli.color import RISK_BAND, RISK_MARGIN, _band_starts, _risk_bands
+
+    image = torch.arange(321.0).view(1, 1, 321, 1).expand(2, 1, 321, 3)
+    starts = _band_starts(321)
+    assert len(starts) == 1  # a CBSD68 photo in landscape: one band
+    bands = _risk_bands(image, starts)
+    assert bands.shape == (2, 1, RISK_BAND + 2 * RISK_MARGIN, 3)
+    assert bands[0, 0, RISK_MARGIN, 0].item() == starts[0]
+    assert _band_starts(30) == [] and torch.equal(_risk_bands(image[..., :30, :], []), image[..., :30, :])
