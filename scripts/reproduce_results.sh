@@ -151,6 +151,12 @@ for set in BSD68 Set12; do
   denoisecli evaluate "../shared/data/testsets/$set" --model skip --baseline ffdnet --baseline nlm --protocol awgn \
     --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
 done
+# A 28-minute CPU fine-tune with gray noise in the mix (information only; evaluate it with the
+# default's sidecar beside a copy of runs/gray-ft/model.safetensors, docs/RESULTS.md, "Gray AWGN").
+denoisecli train data/train-photos --model skip --head residual --skip-order after -o runs/gray-ft --chroma-input \
+  --init weights/skip.safetensors --steps 1000000 --time-limit 28 --batch-size 16 --crop-size 96 --lr 1e-4 \
+  --schedule cosine --validation-every 500 --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-noise 0.3 \
+  --seed 4 --workers 1
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
