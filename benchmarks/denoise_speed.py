@@ -40,7 +40,7 @@ def run_one(
     import cv2
     import torch
 
-    from denoisecli.evaluate import Case, corrupt_for_case, image_seed, nlm
+    from denoisecli.evaluate import nlm
     from denoisecli.imageio import find_images, read_photo
     from denoisecli.metrics import psnr
     from denoisecli.noise import clip_to_photo
@@ -64,9 +64,7 @@ def run_one(
     warm = read_photo(images[0]).pixels
     run(warm, sigma)  # warm-up: first-call allocation and kernel selection are not per-photo costs
     for path in images:
-        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
-        generator = torch.Generator().manual_seed(image_seed(0, path.name, "speed"))
-        noisy = corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
+        clean, noisy = speed_input(path, sigma)
         if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
@@ -90,30 +88,33 @@ def run_one(
     }
 
 
+def speed_input(path: Path, sigma: float):
+    """A photo's clean tensor (1 x C x H x W) and its noisy pixels (H x W x C): Gaussian ``sigma``,
+    clipped to 8 bits, drawn from the photo's own seed, the same for every method and run."""
+    import torch
+
+    from denoisecli.evaluate import Case, corrupt_for_case, image_seed
+    from denoisecli.imageio import read_photo
+
+    clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
+    generator = torch.Generator().manual_seed(image_seed(0, path.name, "speed"))
+    return clean, corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
+
+
 def interleaved(folder: str, models: list[str], limit: int, threads: int, sigma: float, rounds: int, precision: str):
     """Per method, the sum over photos of its fastest time of ``rounds``, methods alternating."""
     import cv2
     import torch
 
-    from denoisecli.checkpoint import resolve_model_path
-    from denoisecli.evaluate import Case, corrupt_for_case, image_seed, model_spec, nlm
-    from denoisecli.imageio import find_images, read_photo
-    from denoisecli.inference import Denoiser
+    from denoisecli.evaluate import model_method, nlm
+    from denoisecli.imageio import find_images
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     methods = {"nlm": nlm}
     for model in models:
-        name, strength, ensemble = model_spec(model)
-        denoiser = Denoiser.load(resolve_model_path(name), torch.device("cpu"), strength, ensemble, precision=precision)
-        methods[model] = lambda noisy, _, denoiser=denoiser: denoiser.pixels(noisy)
-    photos = []
-    for path in [path for path, _ in find_images([folder])][:limit]:
-        clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None]
-        generator = torch.Generator().manual_seed(image_seed(0, path.name, "speed"))
-        photos.append(
-            corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
-        )
+        methods[model] = model_method(model, torch.device("cpu"), precision)[1]
+    photos = [speed_input(path, sigma)[1] for path, _ in find_images([folder])[:limit]]
     for method in methods.values():
         method(photos[0], sigma)  # warm-up
     names = list(methods)

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from denoisecli.atomic import atomic_path
+from denoisecli.color import check_risk_choices
 from denoisecli.detail import check_sharpening_guard, check_strength_schedule
 from denoisecli.errors import DenoiseError
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
@@ -103,19 +104,6 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         first_line = str(error).splitlines()[0]
         raise DenoiseError(f"{path}: weights do not match their config ({first_line})") from None
     return model.eval(), sidecar
-
-
-def check_risk_choices(choices) -> None:
-    """``color.chroma.choose_by_risk``: absent, or (radius 1-4, epsilon > 0) pairs to choose from."""
-    if choices is None:
-        return
-    valid = isinstance(choices, list) and len(choices) > 0
-    for choice in choices if valid else []:
-        valid = valid and isinstance(choice, list) and len(choice) == 2
-        valid = valid and isinstance(choice[0], int) and 1 <= choice[0] <= 4
-        valid = valid and isinstance(choice[1], int | float) and choice[1] > 0
-    if not valid:
-        raise ValueError(f"choose_by_risk must be a list of [radius 1-4, epsilon > 0] pairs, got {choices!r}")
 
 
 def resolve_model_path(name_or_path: str) -> Path:

@@ -69,6 +69,7 @@ class SkipOrder(StrEnum):
     after = "after"
 
 
+# inference.PRECISIONS, written out so --help never imports torch.
 class Precision(StrEnum):
     auto = "auto"
     float32 = "float32"

@@ -288,6 +288,27 @@ def guided_filter_self_weight(guide: torch.Tensor, radius: int, epsilon: float) 
 RISK_BAND, RISK_PERIOD, RISK_MARGIN = 32, 256, 8
 
 
+def check_risk_choices(choices) -> None:
+    """A sidecar's ``color.chroma.choose_by_risk``: absent, or [radius, epsilon] pairs with radii
+    the risk's bands take (1 to ``RISK_MARGIN`` / 2) and positive epsilons; ValueError if not."""
+    if choices is None:
+        return
+
+    def valid(choice) -> bool:
+        return (
+            isinstance(choice, list)
+            and len(choice) == 2
+            and isinstance(choice[0], int)
+            and 1 <= choice[0] <= RISK_MARGIN // 2
+            and isinstance(choice[1], int | float)
+            and choice[1] > 0
+        )
+
+    if not (isinstance(choices, list) and choices and all(valid(choice) for choice in choices)):
+        largest = RISK_MARGIN // 2
+        raise ValueError(f"choose_by_risk must be a list of [radius 1-{largest}, epsilon > 0] pairs, got {choices!r}")
+
+
 def _band_starts(height: int) -> list[int]:
     """The first inner row of each band of rows the risk is read off (none where none fits)."""
     return [
