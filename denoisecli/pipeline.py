@@ -152,7 +152,9 @@ def restore_lightness(
 ) -> torch.Tensor:
     """The network's scaled L with detail given back: by the local gain of
     ``detail.restore_detail``, or, on a noisy photo, by the DCT Wiener filter that the sidecar's
-    ``restore.wiener`` names (``{"block": B, "stride": S, "from_noise": [LOW, HIGH]}``).
+    ``restore.wiener`` names (``{"block": B, "stride": S, "from_noise": [LOW, HIGH]}``, and
+    optionally ``"repeat": [LOW, HIGH]``: the filter run a second time with its first output as
+    the pilot, all of it under an estimated noise of LOW, blended out to none at HIGH).
 
     The filter takes over from the local gain as the estimated noise (L units, 0-100) rises from
     LOW to HIGH, blended linearly between. Below LOW (a clean photo, salt-and-pepper, knockout,
@@ -170,17 +172,32 @@ def restore_lightness(
 
     if not wiener:
         return local()
-    low, high = (float(v) for v in wiener.get("from_noise", (0.0, 0.0)))
     noise = sigma * 50.0  # L units, as the noise schedule reads it
-    share = ((noise - low) / (high - low)).clamp(0, 1) if high > low else (noise >= low).to(sigma)
+    share = _rising(noise, wiener.get("from_noise", (0.0, 0.0)))
     if not bool((share > 0).any()):
         return local()
     source = torch.where(trusted.bool(), noisy, output)
     shape = int(wiener["block"]), int(wiener["stride"]), bool(wiener.get("quincunx", False))
     filtered = dct_wiener(source, output, sigma, restore["strength"], *shape)
+    if "repeat" in wiener:
+        # Once more with the first output as the pilot: the network's output smooths fine
+        # texture away, so its coefficients there are too weak and the first pass keeps too
+        # little of the noisy texture; the first output shows that texture at nearer its
+        # strength. On very noisy photos the first output's own noise inflates the gains
+        # instead, so the second pass fades out as the noise rises (docs/RESULTS.md, "The
+        # Wiener filter twice").
+        kept = 1.0 - _rising(noise, wiener["repeat"])
+        if bool((kept > 0).any()):
+            filtered = torch.lerp(filtered, dct_wiener(source, filtered, sigma, restore["strength"], *shape), kept)
     if bool((share >= 1).all()):
         return filtered
     return torch.lerp(local(), filtered, share)
+
+
+def _rising(noise: torch.Tensor, bounds) -> torch.Tensor:
+    """0 below ``bounds``' LOW, 1 from HIGH, linear between (a step at LOW where they are equal)."""
+    low, high = (float(v) for v in bounds)
+    return ((noise - low) / (high - low)).clamp(0, 1) if high > low else (noise >= low).to(noise)
 
 
 def restore_noise_level(noisy_scaled: torch.Tensor) -> torch.Tensor:

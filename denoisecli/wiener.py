@@ -36,23 +36,24 @@ from denoisecli.color import pad_edges
 def check_wiener_settings(settings) -> None:
     """Raise ValueError unless ``settings`` (a sidecar's ``restore.wiener``) is None or
     ``{"block": B, "stride": S}`` with whole numbers B >= 2 and S dividing B, and optionally
-    ``"from_noise": [LOW, HIGH]`` with 0 <= LOW <= HIGH (``pipeline.restore_lightness``) and
-    ``"quincunx": true`` (``dct_wiener``; S even)."""
+    ``"from_noise": [LOW, HIGH]`` and ``"repeat": [LOW, HIGH]``, each with 0 <= LOW <= HIGH
+    (``pipeline.restore_lightness``), and ``"quincunx": true`` (``dct_wiener``; S even)."""
     if settings is None:
         return
     try:
         block, stride = settings["block"], settings["stride"]
-        low, high = (float(v) for v in settings.get("from_noise", (0.0, 0.0)))
+        ranges = {key: [float(v) for v in settings.get(key, (0.0, 0.0))] for key in ("from_noise", "repeat")}
         quincunx = settings.get("quincunx", False)
     except (TypeError, KeyError, ValueError, AttributeError):
-        expected = "{'block': B, 'stride': S, 'from_noise': [LOW, HIGH]}"
+        expected = "{'block': B, 'stride': S, 'from_noise': [LOW, HIGH], 'repeat': [LOW, HIGH]}"
         raise ValueError(f"wiener must be {expected}, got {settings!r}") from None
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (block, stride)) or not (
         block >= 2 and 1 <= stride <= block and block % stride == 0
     ):
         raise ValueError(f"wiener needs whole numbers block >= 2 and a stride that divides it, got {settings!r}")
-    if not 0 <= low <= high:
-        raise ValueError(f"wiener's from_noise needs 0 <= LOW <= HIGH, got {settings!r}")
+    for key, bounds in ranges.items():
+        if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1]:
+            raise ValueError(f"wiener's {key} needs [LOW, HIGH] with 0 <= LOW <= HIGH, got {settings!r}")
     if not isinstance(quincunx, bool) or (quincunx and stride % 2):
         raise ValueError(f"wiener's quincunx must be true or false, and true needs an even stride, got {settings!r}")
 

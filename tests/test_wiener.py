@@ -84,6 +84,9 @@ def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
         "x",
         {"block": 8, "stride": 4, "from_noise": [2.0, 1.0]},
         {"block": 8, "stride": 4, "from_noise": 1.0},
+        {"block": 8, "stride": 4, "repeat": [12.0, 8.0]},
+        {"block": 8, "stride": 4, "repeat": [8.0, 10.0, 12.0]},
+        {"block": 8, "stride": 4, "repeat": 8.0},
     ],
 )
 def test_wiener_settings_need_a_block_and_a_stride_that_fits_it(settings):
@@ -130,3 +133,33 @@ def test_the_filter_takes_over_from_the_local_gain_only_as_the_noise_rises():
         got = network_output_to_image(lab, output, DEFAULT_CHROMA, from_noise)
         assert torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, expected), atol=1e-6)
         assert not torch.allclose(got, network_output_to_image(lab, output, DEFAULT_CHROMA, other), atol=1e-3)
+
+
+def test_filtering_again_with_the_first_output_as_the_pilot_gives_more_texture_back():
+    clean = _textured()
+    sigma = 0.05  # a light noise: the pilot is further from the truth than the first output
+    noisy = clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(2))
+    pilot = gaussian_blur(clean, 1.5)  # texture gone, as the network leaves it
+    once = dct_wiener(noisy, pilot, torch.tensor([sigma]))
+    twice = dct_wiener(noisy, once, torch.tensor([sigma]))
+    score = lambda image: psnr((image + 1) / 2, (clean + 1) / 2).item()  # noqa: E731
+    assert score(twice) > score(once) + 0.5
+
+
+def test_the_second_pass_runs_below_the_repeat_range_and_fades_out_above_it():
+    clean = ((_textured() + 1) / 2).expand(1, 3, -1, -1).clone()
+    noisy = (clean + 0.08 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(4))).clamp(0, 1)
+    lab, lightness = network_input(noisy)
+    output = gaussian_blur(lightness, 1.0)
+    once = {**DEFAULT_RESTORE, "wiener": {"block": 8, "stride": 4}}
+    repeated = lambda bounds: {**once, "wiener": {**once["wiener"], "repeat": bounds}}  # noqa: E731
+    got = {
+        bounds: network_output_to_image(lab, output, DEFAULT_CHROMA, repeated(bounds))
+        for bounds in [(99.0, 99.0), (0.0, 0.0), (0.0, 99.0)]
+    }
+    single = network_output_to_image(lab, output, DEFAULT_CHROMA, once)
+    assert torch.allclose(got[(0.0, 0.0)], single, atol=1e-6)  # the noise (about 4) is above the range
+    assert not torch.allclose(got[(99.0, 99.0)], single, atol=1e-3)  # below it: a second pass
+    between = got[(0.0, 99.0)]  # part of the way: between the two
+    assert (between - single).abs().mean() < (got[(99.0, 99.0)] - single).abs().mean()
+    assert not torch.allclose(between, single, atol=1e-4)
