@@ -154,7 +154,8 @@ def restore_lightness(
     ``detail.restore_detail``, or, on a noisy photo, by the DCT Wiener filter that the sidecar's
     ``restore.wiener`` names (``{"block": B, "stride": S, "from_noise": [LOW, HIGH]}``, and
     optionally ``"repeat": [LOW, HIGH]``: the filter run a second time with its first output as
-    the pilot, all of it under an estimated noise of LOW, blended out to none at HIGH).
+    the pilot, all of it under an estimated noise of LOW, blended out to none at HIGH, and
+    ``"repeat_floor": true``: that pass's pilot power at least the network's).
 
     The filter takes over from the local gain as the estimated noise (L units, 0-100) rises from
     LOW to HIGH, blended linearly between. Below LOW (a clean photo, salt-and-pepper, knockout,
@@ -178,17 +179,16 @@ def restore_lightness(
         return local()
     source = torch.where(trusted.bool(), noisy, output)
     shape = int(wiener["block"]), int(wiener["stride"]), bool(wiener.get("quincunx", False))
-    filtered = dct_wiener(source, output, sigma, restore["strength"], *shape)
-    if "repeat" in wiener:
-        # Once more with the first output as the pilot: the network's output smooths fine
-        # texture away, so its coefficients there are too weak and the first pass keeps too
-        # little of the noisy texture; the first output shows that texture at nearer its
-        # strength. On very noisy photos the first output's own noise inflates the gains
-        # instead, so the second pass fades out as the noise rises (docs/RESULTS.md, "The
-        # Wiener filter twice").
-        kept = 1.0 - _rising(noise, wiener["repeat"])
-        if bool((kept > 0).any()):
-            filtered = torch.lerp(filtered, dct_wiener(source, filtered, sigma, restore["strength"], *shape), kept)
+    # A second pass with the first output as the pilot: the network's output smooths fine
+    # texture away, so its coefficients there are too weak and the first pass keeps too little
+    # of the noisy texture; the first output shows that texture nearer its strength. On very
+    # noisy photos the first output's own noise inflates the gains instead, so the second pass
+    # fades out as the noise rises; with ``repeat_floor`` it never shrinks a coefficient more
+    # than the first pass did, which a clean textured photo read as noisy needs (docs/RESULTS.md,
+    # "The Wiener filter twice").
+    repeat = 1.0 - _rising(noise, wiener["repeat"]) if "repeat" in wiener else None
+    floor = bool(wiener.get("repeat_floor", False))
+    filtered = dct_wiener(source, output, sigma, restore["strength"], *shape, repeat=repeat, floor=floor)
     if bool((share >= 1).all()):
         return filtered
     return torch.lerp(local(), filtered, share)

@@ -37,13 +37,15 @@ def check_wiener_settings(settings) -> None:
     """Raise ValueError unless ``settings`` (a sidecar's ``restore.wiener``) is None or
     ``{"block": B, "stride": S}`` with whole numbers B >= 2 and S dividing B, and optionally
     ``"from_noise": [LOW, HIGH]`` and ``"repeat": [LOW, HIGH]``, each with 0 <= LOW <= HIGH
-    (``pipeline.restore_lightness``), and ``"quincunx": true`` (``dct_wiener``; S even)."""
+    (``pipeline.restore_lightness``), ``"repeat_floor": true`` and ``"quincunx": true``
+    (``dct_wiener``; S even)."""
     if settings is None:
         return
     try:
         block, stride = settings["block"], settings["stride"]
         ranges = {key: [float(v) for v in settings.get(key, (0.0, 0.0))] for key in ("from_noise", "repeat")}
         quincunx = settings.get("quincunx", False)
+        floor = settings.get("repeat_floor", False)
     except (TypeError, KeyError, ValueError, AttributeError):
         expected = "{'block': B, 'stride': S, 'from_noise': [LOW, HIGH], 'repeat': [LOW, HIGH]}"
         raise ValueError(f"wiener must be {expected}, got {settings!r}") from None
@@ -54,6 +56,8 @@ def check_wiener_settings(settings) -> None:
     for key, bounds in ranges.items():
         if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1]:
             raise ValueError(f"wiener's {key} needs [LOW, HIGH] with 0 <= LOW <= HIGH, got {settings!r}")
+    if not isinstance(floor, bool):
+        raise ValueError(f"wiener's repeat_floor must be true or false, got {settings!r}")
     if not isinstance(quincunx, bool) or (quincunx and stride % 2):
         raise ValueError(f"wiener's quincunx must be true or false, and true needs an even stride, got {settings!r}")
 
@@ -96,6 +100,8 @@ def dct_wiener(
     block: int = 8,
     stride: int = 4,
     quincunx: bool = False,
+    repeat: torch.Tensor | None = None,
+    floor: bool = False,
 ) -> torch.Tensor:
     """Wiener-filter ``noisy`` (N x 1 x H x W) in ``block``-sized DCT windows, guided by ``pilot``.
 
@@ -106,39 +112,76 @@ def dct_wiener(
     twice the tilings, most of what halving the stride gains for half its cost (docs/RESULTS.md,
     "The eighth rule"). The image is reflect-padded by one block on every side, plus what makes
     the windows tile it, so every pixel is covered by the same number of windows.
+
+    ``repeat`` (per image, anything that reshapes to N, 0 to 1) takes that share of a second
+    pass, filtered as the first with the first's output as the pilot (what calling this again
+    on that output gives; the noisy windows' transforms are kept from the first pass, not
+    recomputed). With ``floor`` the second pass's pilot power is at least the first pilot's,
+    coefficient by coefficient, so the second pass never shrinks one more than the first did,
+    and its windows keep the first pilot's means: on a clean textured photo whose texture reads
+    as noise, the first output has lost texture, and a second pass guided by it alone lost
+    more (2 dB on one validation photo; docs/RESULTS.md, "The Wiener filter twice").
     """
     if noisy.shape != pilot.shape or noisy.ndim != 4 or noisy.shape[1] != 1:
         shapes = f"{tuple(noisy.shape)} and {tuple(pilot.shape)}"
         raise ValueError(f"dct_wiener expects two N x 1 x H x W images, got {shapes}")
     check_wiener_settings({"block": block, "stride": stride, "quincunx": quincunx})
     height, width = noisy.shape[-2:]
-    bottom = block + (-(height + block) % stride)
-    right = block + (-(width + block) % stride)
-    both = pad_edges(torch.cat([noisy, pilot], dim=1), (block, right, block, bottom))  # N x 2 x H' x W'
+    padding = (block, block + (-(width + block) % stride), block, block + (-(height + block) % stride))
+    both = pad_edges(torch.cat([noisy, pilot], dim=1), padding)  # N x 2 x H' x W'
     count, _, padded_height, padded_width = both.shape
     transform = window_dct_matrix(block, noisy.dtype, noisy.device)
     noise_power = (strength * sigma.reshape(-1, 1, 1).to(noisy) ** 2).expand(count, 1, 1)
-    total = noisy.new_zeros(count, 1, padded_height, padded_width)
-    coverage = torch.zeros_like(total)
     offsets = [(top, left) for top in range(0, block, stride) for left in range(0, block, stride)]
     if quincunx:
         offsets += [(top + stride // 2, left + stride // 2) for top, left in offsets]
-    for top, left in offsets:  # each a tiling of the image by non-overlapping windows
+    tilings = []  # each a tiling of the image by non-overlapping windows: (area, rows, columns)
+    for top, left in offsets:
         rows, columns = (padded_height - top) // block, (padded_width - left) // block
-        area = (..., slice(top, top + rows * block), slice(left, left + columns * block))
+        tilings.append(((..., slice(top, top + rows * block), slice(left, left + columns * block)), rows, columns))
+    again = repeat is not None and bool((torch.as_tensor(repeat) > 0).any())
+    total = noisy.new_zeros(count, 1, padded_height, padded_width)
+    coverage = torch.zeros_like(total)
+    kept = []  # per tiling, for the second pass: the noisy windows' coefficients and the pilot's power
+    for area, rows, columns in tilings:
         coefficients = _to_windows(both[area], block) @ transform.T  # N x 2 x windows x block^2
-        values, pilot_values = coefficients[:, 0], coefficients[:, 1]
+        values, power = coefficients[:, 0], coefficients[:, 1].square()
         # Each window's mean comes from the pilot. Noise clipped at black or white is not
         # zero-mean (an 8-bit photo's dark sky reads brighter than it is), the network has
         # learned to correct that and the noisy mean has not: taking it back cost up to 3 dB
         # in L on dark photos. With unclipped noise the noisy mean is barely noisier (sigma /
         # block) and RGB PSNR does not drop.
-        values[..., 0] = pilot_values[..., 0]
-        gain = pilot_values.square_()  # the pilot's power, for now
-        gain.div_((gain + noise_power).clamp_min_(1e-20))
-        gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
-        weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
-        windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted
-        total[area] += _from_windows(windows.unsqueeze(1), rows, columns, block)
-        coverage[area] += _from_windows(weight.expand(-1, -1, block * block).unsqueeze(1), rows, columns, block)
-    return (total / coverage)[..., block : block + height, block : block + width]
+        values[..., 0] = coefficients[:, 1, :, 0]
+        if again:
+            kept.append((values.clone(), power))
+        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform)
+    first = (total / coverage)[..., block : block + height, block : block + width]
+    if not again:
+        return first
+    padded_first = pad_edges(first, padding)
+    total.zero_()
+    coverage.zero_()
+    for (area, rows, columns), (values, first_power) in zip(tilings, kept, strict=True):
+        own = (_to_windows(padded_first[area], block) @ transform.T)[:, 0]
+        if not floor:
+            values[..., 0] = own[..., 0]  # the mean from this pass's pilot, as in the first
+        power = own.square_()
+        if floor:
+            power = torch.maximum(power, first_power)
+        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform)
+    second = (total / coverage)[..., block : block + height, block : block + width]
+    return torch.lerp(first, second, torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
+
+
+def _add_filtered(total, coverage, tiling, values, power, noise_power, transform) -> None:
+    """One tiling's windows (``values``: N x windows x block^2 coefficients, the mean already the
+    pilot's; ``power``: the pilot's squared coefficients) Wiener-filtered, back in pixels and
+    added into ``total``, weighted by 1 / sum(gain^2), the weights into ``coverage``."""
+    area, rows, columns = tiling
+    block = int(transform.shape[0] ** 0.5)
+    gain = power / (power + noise_power).clamp_min(1e-20)
+    gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
+    weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
+    windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted (``values`` is spent)
+    total[area] += _from_windows(windows.unsqueeze(1), rows, columns, block)
+    coverage[area] += _from_windows(weight.expand(-1, -1, block * block).unsqueeze(1), rows, columns, block)

@@ -87,6 +87,7 @@ def test_an_oversmoothed_pilot_gets_its_texture_back_without_the_noise():
         {"block": 8, "stride": 4, "repeat": [12.0, 8.0]},
         {"block": 8, "stride": 4, "repeat": [8.0, 10.0, 12.0]},
         {"block": 8, "stride": 4, "repeat": 8.0},
+        {"block": 8, "stride": 4, "repeat": [8.0, 12.0], "repeat_floor": "yes"},
     ],
 )
 def test_wiener_settings_need_a_block_and_a_stride_that_fits_it(settings):
@@ -163,3 +164,28 @@ def test_the_second_pass_runs_below_the_repeat_range_and_fades_out_above_it():
     between = got[(0.0, 99.0)]  # part of the way: between the two
     assert (between - single).abs().mean() < (got[(99.0, 99.0)] - single).abs().mean()
     assert not torch.allclose(between, single, atol=1e-4)
+
+
+def test_the_second_pass_is_the_filter_run_again_on_its_own_output():
+    generator = torch.Generator().manual_seed(5)
+    noisy = torch.rand(2, 1, 37, 50, generator=generator)
+    pilot = noisy + 0.1 * torch.rand(noisy.shape, generator=generator)
+    sigma = torch.tensor([0.1, 0.2])
+    once = dct_wiener(noisy, pilot, sigma, 1.0, 8, 4, True)
+    twice = dct_wiener(noisy, once, sigma, 1.0, 8, 4, True)
+    got = dct_wiener(noisy, pilot, sigma, 1.0, 8, 4, True, repeat=torch.tensor([1.0, 0.25]))
+    assert torch.allclose(got[0], twice[0], atol=1e-6)
+    assert torch.allclose(got[1], torch.lerp(once[1], twice[1], 0.25), atol=1e-6)
+    assert torch.equal(dct_wiener(noisy, pilot, sigma, 1.0, 8, 4, True, repeat=torch.zeros(2)), once)
+
+
+def test_with_the_floor_a_clean_texture_read_as_noisy_loses_no_more_in_the_second_pass():
+    clean = _textured()
+    pilot = clean + 0.01 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(6))  # a good network
+    sigma = torch.tensor([0.3])  # texture read as strong noise
+    score = lambda image: psnr((image + 1) / 2, (clean + 1) / 2).item()  # noqa: E731
+    once = dct_wiener(clean, pilot, sigma)
+    again = dct_wiener(clean, pilot, sigma, repeat=torch.ones(1))
+    floored = dct_wiener(clean, pilot, sigma, repeat=torch.ones(1), floor=True)
+    assert score(again) < score(once) - 0.5  # the first output's shrunken texture shrinks it again
+    assert score(floored) >= score(once) - 0.02
