@@ -157,6 +157,26 @@ denoisecli train data/train-photos --model skip --head residual --skip-order aft
   --init weights/skip.safetensors --steps 1000000 --time-limit 28 --batch-size 16 --crop-size 96 --lr 1e-4 \
   --schedule cosine --validation-every 500 --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-noise 0.3 \
   --seed 4 --workers 1
+# The seventeenth session: the Wiener filter twice (wiener.repeat; W, RW: failed validation's
+# clean case), then with its floor (repeat_floor; WF, RWF). H was the default in these runs.
+# Its speed rule: three interleaved runs, each under a third of NLM's time.
+gate3() {
+  local before=$1 first=$2 second=$3
+  denoisecli evaluate data/validation --model "$before" --model "$first" --model "$second" --protocol seed --sigma 25 \
+    --seed 0 --threads "$THREADS" --psnr-cap 48
+  denoisecli evaluate "$CBSD68" --model "$before" --model "$first" --model "$second" --baseline ffdnet --protocol awgn \
+    --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+  denoisecli evaluate "$CBSD68" --model "$before" --model "$first" --model "$second" --baseline nlm --baseline median \
+    --protocol seed --sigma 25 --seed 0 --threads "$THREADS"
+  for run in 1 2 3; do
+    python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 \
+      --models "$before" "$first" "$second"
+  done
+}
+python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
+gate3 "$H" weights/candidates/skip-seventeenth-repeat.safetensors weights/candidates/skip-seventeenth-risk-repeat.safetensors
+gate3 "$H" weights/candidates/skip-seventeenth-repeat-floor.safetensors \
+  weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
