@@ -351,6 +351,9 @@ def train(
     gray_noise: Annotated[
         float, typer.Option(help="Share of Gaussian noise drawn the same in R, G and B (a gray photo's).")
     ] = 0.0,
+    gray_crops: Annotated[
+        float, typer.Option(help="Share of crops made gray photos: luma in R, G and B, noise the same in all three.")
+    ] = 0.0,
     validation_every: Annotated[int, typer.Option(help="Validate and checkpoint every N steps.")] = 200,
     validation_fraction: Annotated[float, typer.Option(help="Share of photos held out for validation.")] = 0.1,
     test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
@@ -387,8 +390,9 @@ def train(
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
-        if not 0 <= gray_noise <= 1:
-            raise DenoiseError(f"--gray-noise must be between 0 and 1, got {gray_noise:g}")
+        for name, share in (("--gray-noise", gray_noise), ("--gray-crops", gray_crops)):
+            if not 0 <= share <= 1:
+                raise DenoiseError(f"{name} must be between 0 and 1, got {share:g}")
         noise = NoiseSettings(
             parse_range(gaussian_sigma),
             saltpepper_amount,
@@ -397,6 +401,7 @@ def train(
             9,
             mix,
             gray_noise,
+            gray_crops,
         )
         config = TrainConfig(
             data_dirs=[str(path) for path in data],

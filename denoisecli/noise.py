@@ -54,6 +54,37 @@ def gaussian(
     return images + noise * sigmas.view(-1, 1, 1, 1)
 
 
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as ``evaluate --gray`` makes a gray photo
+
+
+def gray_photos(images: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor | None:
+    """Which of ``images`` (N x 3) to make gray photos (N x 1 x 1 x 1 bool), drawn per image with
+    odds ``share``; None at 0, which draws nothing, so runs without it see the noise they did.
+
+    A gray photo arrives with A and B at zero and its noise the same in R, G and B, all of its
+    sigma in L; shown both kinds, the network can tell them apart by its A/B inputs
+    (docs/RESULTS.md, "Gray AWGN"). ``as_gray`` makes the clean crop gray; the corrupted one
+    then keeps one channel of its noisy copy in all three (``as_gray``'s ``channel``)."""
+    if share <= 0:
+        return None
+    return (
+        (torch.rand(images.shape[0], generator=generator, device=generator.device) < share)
+        .to(images.device)
+        .view(-1, 1, 1, 1)
+    )
+
+
+def as_gray(images: torch.Tensor, which: torch.Tensor, channel: int | None = None) -> torch.Tensor:
+    """``images`` (N x 3) with ``which`` of them gray: their luma in R, G and B, or with
+    ``channel`` that one channel (a noisy gray crop: its noise is then the same in all three)."""
+    if channel is None:
+        weights = torch.tensor(_LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        gray = (images * weights).sum(dim=1, keepdim=True)
+    else:
+        gray = images[:, channel : channel + 1]
+    return torch.where(which, gray.expand_as(images), images)
+
+
 def salt_and_pepper(images: torch.Tensor, generator: torch.Generator, amount: float = 0.05) -> torch.Tensor:
     """Set a fraction ``amount`` of pixels (all channels together) to 0 or 1 with equal odds."""
     if not 0.0 <= amount <= 1.0:
@@ -117,6 +148,7 @@ class NoiseSettings:
     knockout_max_size: int = 9
     mix_weights: tuple[float, ...] = (1.0, 4.0, 1.0, 1.0, 1.0)  # MIX_CHOICES order
     gray_fraction: float = 0.0  # share of Gaussian noise drawn the same in every channel
+    gray_crops: float = 0.0  # share of training crops made gray photos, noise and all (``gray_photos``)
 
 
 def corruption(name: str, settings: NoiseSettings) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:

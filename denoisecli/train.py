@@ -42,7 +42,7 @@ from denoisecli.data import (
 from denoisecli.errors import DenoiseError
 from denoisecli.metrics import psnr
 from denoisecli.models import Autoencoder, build_model, with_chroma_input
-from denoisecli.noise import NoiseSettings, clip_to_photo, mixed
+from denoisecli.noise import NoiseSettings, as_gray, clip_to_photo, gray_photos, mixed
 from denoisecli.pipeline import network_input, network_output_to_image
 from denoisecli.plots import line_chart, stack_vertically
 
@@ -347,7 +347,12 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         # Rank r draws its noise from its own stream so ranks do not repeat one another.
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
+            gray = gray_photos(clean, generator, config.noise.gray_crops)
+            if gray is not None:
+                clean = as_gray(clean, gray)
             noisy = corrupt_batch(clean, config, generator)
+            if gray is not None:
+                noisy = as_gray(noisy, gray, channel=0)  # one channel's noise in all three
             _, network_in = network_input(noisy, model.config.chroma_input)
             _, target = network_input(clean)  # L: the network's output
         network_in = network_in.contiguous(memory_format=memory_format)

@@ -112,3 +112,22 @@ def test_gray_gaussian_noise_is_the_same_in_every_channel_and_off_by_default():
     assert torch.equal(gray[:, 1], gray[:, 0]) and torch.equal(gray[:, 2], gray[:, 0])
     assert gray.std().item() == pytest.approx(25 / 255, rel=0.1)
     assert not torch.equal(plain[:, 1], plain[:, 0])
+
+
+def test_gray_crops_are_luma_in_every_channel_with_one_channels_noise_and_off_by_default():
+    from denoisecli.noise import as_gray, gray_photos
+
+    images = torch.rand(64, 3, 8, 8, generator=generator(1))
+    assert gray_photos(images, generator(), 0.0) is None  # nothing drawn at 0
+    which = gray_photos(images, generator(), 0.5)
+    assert which.shape == (64, 1, 1, 1) and 10 < int(which.sum()) < 54
+    clean = as_gray(images, which)
+    luma = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    chosen, kept = which.view(-1), ~which.view(-1)
+    assert torch.allclose(clean[chosen], luma[chosen].unsqueeze(1).expand(-1, 3, -1, -1), atol=1e-6)
+    assert torch.equal(clean[kept], images[kept])
+    noisy = as_gray(gaussian(clean, generator(2), 25.0), which, channel=0)
+    grays = noisy[chosen]
+    assert torch.equal(grays[:, 1], grays[:, 0]) and torch.equal(grays[:, 2], grays[:, 0])
+    assert not torch.equal(noisy[kept][:, 1], noisy[kept][:, 0])
+    assert (noisy[chosen] - clean[chosen]).std().item() == pytest.approx(25 / 255, rel=0.1)  # the full sigma

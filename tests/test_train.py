@@ -255,3 +255,20 @@ def test_a_chroma_input_run_grows_from_an_l_only_model_and_denoises(photo_folder
     for channels in (3, 1):  # colour, and gray (whose A/B inputs are zero)
         pixels = rng.random((20, 30, channels), dtype=np.float32)
         assert denoiser.pixels(pixels).shape == pixels.shape
+
+
+def test_gray_crops_reach_the_network_as_gray_photos(photo_folder, tmp_path, monkeypatch):
+    from denoisecli.noise import NoiseSettings
+
+    seen = []  # every batch corrupt_batch gets: the training steps' and the validation crops'
+    original = training.corrupt_batch
+
+    def spy(clean, config, generator):
+        seen.append(clean.clone())
+        return original(clean, config, generator)
+
+    monkeypatch.setattr(training, "corrupt_batch", spy)
+    fit(tiny_config(photo_folder, tmp_path / "gray", noise=NoiseSettings(gray_crops=1.0)))
+    gray = [batch for batch in seen if torch.equal(batch[:, 0], batch[:, 1]) and torch.equal(batch[:, 1], batch[:, 2])]
+    assert len(gray) == 6  # every training step's crops; the validation crops stay in colour
+    assert len(seen) > len(gray)
