@@ -177,6 +177,21 @@ python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
 gate3 "$H" weights/candidates/skip-seventeenth-repeat.safetensors weights/candidates/skip-seventeenth-risk-repeat.safetensors
 gate3 "$H" weights/candidates/skip-seventeenth-repeat-floor.safetensors \
   weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors
+# The seventeenth session's gray-crops fine-tune (information only): 30% of the crops made gray
+# photos, noise and all. Evaluated with the default's sidecar beside a copy of its weights
+# (docs/RESULTS.md, "Gray AWGN").
+denoisecli train data/train-photos --model skip --head residual --skip-order after -o runs/gray-crops-ft --chroma-input \
+  --init weights/skip.safetensors --steps 1000000 --time-limit 28 --batch-size 16 --crop-size 96 --lr 1e-4 \
+  --schedule cosine --validation-every 500 --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 \
+  --seed 4 --workers 1
+mkdir -p reports/gray-crops && cp runs/gray-crops-ft/model.safetensors reports/gray-crops/ft.safetensors
+cp weights/skip.json reports/gray-crops/ft.json
+for set in BSD68 Set12; do
+  denoisecli evaluate "../shared/data/testsets/$set" --model skip --model reports/gray-crops/ft.safetensors \
+    --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
+done
+denoisecli evaluate "$CBSD68" --model skip --model reports/gray-crops/ft.safetensors --protocol awgn \
+  --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
