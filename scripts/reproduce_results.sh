@@ -177,6 +177,20 @@ python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx
 gate3 "$H" weights/candidates/skip-seventeenth-repeat.safetensors weights/candidates/skip-seventeenth-risk-repeat.safetensors
 gate3 "$H" weights/candidates/skip-seventeenth-repeat-floor.safetensors \
   weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors
+# The new default (RWF) on the other protocols, H beside it; float32 speed twice; 50 MP.
+denoisecli evaluate "$CBSD68" --model skip --model "$H" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+for set in BSD68 Set12; do
+  denoisecli evaluate "../shared/data/testsets/$set" --model skip --model "$H" --baseline ffdnet --protocol awgn \
+    --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
+done
+denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$H" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+for run in 1 2; do
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --precision float32 \
+    --models skip "$H"
+done
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 # The seventeenth session's gray-crops fine-tune (information only): 30% of the crops made gray
 # photos, noise and all. Evaluated with the default's sidecar beside a copy of its weights
 # (docs/RESULTS.md, "Gray AWGN").
