@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from denoisecli.errors import DenoiseError
-from denoisecli.noise import estimate_noise_level
+from denoisecli.noise import LUMA, estimate_noise_level
 
 DEFAULT_DEBLUR = {
     "threshold": 1.1,  # px: below this measured blur a photo is left as it is
@@ -54,7 +54,7 @@ MIN_EDGES = 25  # per direction
 MAX_MEASURED_SIDE = 2048  # larger photos are measured on their centre: memory and time stay bounded
 NOISE_BLOCK = 16  # px of the decimated photo, for ``smoothed_noise``
 MIN_GRADIENT = 0.02  # on [0, 1]: weaker edges are too shallow to measure
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_LUMA = np.array(LUMA, dtype=np.float32)
 
 
 def deblur_settings(sidecar: dict) -> dict | None:

@@ -25,7 +25,7 @@ import torch
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import Photo, find_images, read_photo, write_photo
 from denoisecli.metrics import psnr, ssim
-from denoisecli.noise import blur, clip_to_photo, gaussian, knockout, salt_and_pepper
+from denoisecli.noise import LUMA, blur, clip_to_photo, gaussian, knockout, salt_and_pepper
 
 SEED_CASES = ("clean", "gaussian", "saltpepper", "blur", "knockout")
 SALTPEPPER_AMOUNT = 0.05
@@ -119,7 +119,7 @@ def model_method(name_or_path: str, device: torch.device, precision: str = "floa
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
 
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
+_LUMA = np.array(LUMA, dtype=np.float32)
 
 
 def _as_gray(pixels: np.ndarray) -> np.ndarray:

@@ -45,16 +45,17 @@ def gaussian(
     about three quarters (docs/RESULTS.md, "Gray AWGN"). 0 draws nothing more, so runs without
     it see the noise they always did.
     """
-    count = images.shape[0]
-    sigmas = _per_image(sigma, count, generator, images.device) / 255.0
+    sigmas = _per_image(sigma, images.shape[0], generator, images.device) / 255.0
     noise = torch.randn(images.shape, generator=generator, device=generator.device).to(images)
-    if shared > 0:
-        gray = torch.rand(count, generator=generator, device=generator.device).to(images.device) < shared
-        noise = torch.where(gray.view(-1, 1, 1, 1), noise[:, :1].expand_as(noise), noise)
+    gray = gray_photos(images, generator, shared)
+    if gray is not None:
+        noise = as_gray(noise, gray, channel=0)
     return images + noise * sigmas.view(-1, 1, 1, 1)
 
 
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as ``evaluate --gray`` makes a gray photo
+# ITU-R BT.601 luma weights (as MATLAB's rgb2gray): how a colour photo becomes a gray one here,
+# in ``evaluate --gray``, training's gray crops and the deblurring step's measurements.
+LUMA = (0.299, 0.587, 0.114)
 
 
 def gray_photos(images: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor | None:
@@ -78,7 +79,7 @@ def as_gray(images: torch.Tensor, which: torch.Tensor, channel: int | None = Non
     """``images`` (N x 3) with ``which`` of them gray: their luma in R, G and B, or with
     ``channel`` that one channel (a noisy gray crop: its noise is then the same in all three)."""
     if channel is None:
-        weights = torch.tensor(_LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
         gray = (images * weights).sum(dim=1, keepdim=True)
     else:
         gray = images[:, channel : channel + 1]

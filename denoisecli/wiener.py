@@ -163,11 +163,11 @@ def dct_wiener(
     coverage.zero_()
     for (area, rows, columns), (values, first_power) in zip(tilings, kept, strict=True):
         own = (_to_windows(padded_first[area], block) @ transform.T)[:, 0]
-        if not floor:
-            values[..., 0] = own[..., 0]  # the mean from this pass's pilot, as in the first
-        power = own.square_()
-        if floor:
-            power = torch.maximum(power, first_power)
+        if floor:  # the first pilot's means, and at least its power
+            power = torch.maximum(own.square_(), first_power)
+        else:  # the mean from this pass's pilot, as in the first
+            values[..., 0] = own[..., 0]
+            power = own.square_()
         _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform)
     second = (total / coverage)[..., block : block + height, block : block + width]
     return torch.lerp(first, second, torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
