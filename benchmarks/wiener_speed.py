@@ -1,6 +1,6 @@
 """Seconds per megapixel of the DCT Wiener filter for L (``denoisecli.wiener.dct_wiener``) alone.
 
-    python benchmarks/wiener_speed.py --threads 2 [--side 768] [--stride 4] [--quincunx]
+    python benchmarks/wiener_speed.py --threads 2 [--side 768] [--stride 4] [--quincunx] [--repeat [--floor]]
 
 One tile of the default size (``inference.DEFAULT_TILE``), random L and a pilot near it; the best of
 several timed blocks, in wall and CPU time (CPU time drifts less on a shared machine). Run it at an
@@ -37,6 +37,10 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=8)
     parser.add_argument("--stride", type=int, default=4)
     parser.add_argument("--quincunx", action="store_true", help="the windows at the stride grid's centres too")
+    parser.add_argument(
+        "--repeat", action="store_true", help="a full second pass (the default sidecar's up to noise 8)"
+    )
+    parser.add_argument("--floor", action="store_true", help="--repeat with the floor (repeat_floor)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=5)
@@ -46,8 +50,10 @@ def main() -> None:
     noisy = torch.rand(1, 1, arguments.side, arguments.side, generator=generator) * 2 - 1
     pilot = noisy + 0.1 * torch.randn(noisy.shape, generator=generator)
     sigma = torch.tensor([0.1])
+    repeat = torch.ones(1) if arguments.repeat else None
+    shape = arguments.block, arguments.stride, arguments.quincunx
     wall, cpu = best_of(
-        lambda: dct_wiener(noisy, pilot, sigma, 1.0, arguments.block, arguments.stride, arguments.quincunx),
+        lambda: dct_wiener(noisy, pilot, sigma, 1.0, *shape, repeat=repeat, floor=arguments.floor),
         arguments.repeats,
         arguments.blocks,
     )
@@ -59,6 +65,8 @@ def main() -> None:
                 "block": arguments.block,
                 "stride": arguments.stride,
                 "quincunx": arguments.quincunx,
+                "repeat": arguments.repeat,
+                "floor": arguments.floor,
                 "threads": arguments.threads,
                 "wall_seconds_per_megapixel": round(wall / megapixels, 4),
                 "cpu_seconds_per_megapixel": round(cpu / megapixels, 4),

@@ -19,7 +19,7 @@ from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
 from denoisecli.deblur import blur_to_undo, deblur, deblur_settings, luma_noise
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
-from denoisecli.models import Autoencoder, fold_batch_norm
+from denoisecli.models import Autoencoder, coarse_decoders, fold_batch_norm
 from denoisecli.pipeline import network_input, network_output_to_image
 
 DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (benchmarks/denoise_speed.py)
@@ -104,7 +104,8 @@ class Denoiser:
         deblur: bool = True,
         precision: str = "float32",
     ) -> Denoiser:
-        """Fold batch norm into the convolutions and move to ``device`` in channels_last.
+        """Fold batch norm into the convolutions (and, in float32 on CPU, ``coarse_decoders``) and
+        move to ``device`` in channels_last.
 
         ``strength`` scales how much of the removed detail counts as noise (``detail``): 1 is the
         sidecar's setting, larger smooths more, ``math.inf`` gives the smoothed output as it is.
@@ -120,8 +121,13 @@ class Denoiser:
         metadata = metadata or {}
         chroma, restore = color_settings(metadata, strength)
         deblurring = deblur_settings(metadata) if deblur and restore is not None else None
-        model = fold_batch_norm(model.eval()).to(device).to(memory_format=torch.channels_last)
+        model = fold_batch_norm(model.eval()).to(device)
         dtype = network_dtype(precision, device)
+        if dtype == torch.float32 and device.type == "cpu":
+            # The decoders' upsampled inputs convolved at the coarse resolution: 6% of the whole
+            # pipeline's time in float32 on CPU, 2% slower in bfloat16 (docs/BENCHMARKS.md).
+            model = coarse_decoders(model)
+        model = model.to(memory_format=torch.channels_last)
         return cls(model, chroma, restore, device, metadata, ensemble, deblurring, dtype)
 
     @torch.inference_mode()

@@ -85,13 +85,6 @@ def _to_windows(image: torch.Tensor, block: int) -> torch.Tensor:
     return windows.reshape(count, channels, rows * columns, block * block)
 
 
-def _from_windows(windows: torch.Tensor, rows: int, columns: int, block: int) -> torch.Tensor:
-    """``_to_windows``' inverse: N x C x (R*K) x block^2 -> N x C x (R*block) x (K*block)."""
-    count, channels = windows.shape[:2]
-    image = windows.reshape(count, channels, rows, columns, block, block).permute(0, 1, 2, 4, 3, 5)
-    return image.reshape(count, channels, rows * block, columns * block)
-
-
 def dct_wiener(
     noisy: torch.Tensor,
     pilot: torch.Tensor,
@@ -183,5 +176,15 @@ def _add_filtered(total, coverage, tiling, values, power, noise_power, transform
     gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
     weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
     windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted (``values`` is spent)
-    total[area] += _from_windows(windows.unsqueeze(1), rows, columns, block)
-    coverage[area] += _from_windows(weight.expand(-1, -1, block * block).unsqueeze(1), rows, columns, block)
+    # Added straight into views of ``total`` and ``coverage`` split into the tiling's windows:
+    # no copy of the windows back into an image first (7% of the filter's time).
+    count = windows.shape[0]
+    _window_grid(total[area], rows, columns, block).add_(
+        windows.view(count, 1, rows, columns, block, block).transpose(-3, -2)
+    )
+    _window_grid(coverage[area], rows, columns, block).add_(weight.view(count, 1, rows, 1, columns, 1))
+
+
+def _window_grid(area: torch.Tensor, rows: int, columns: int, block: int) -> torch.Tensor:
+    """A view of N x 1 x (R*block) x (K*block) as N x 1 x R x block x K x block."""
+    return area.unflatten(-1, (columns, block)).unflatten(-3, (rows, block))

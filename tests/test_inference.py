@@ -115,3 +115,11 @@ def test_a_bfloat16_network_keeps_the_stem_in_float32_and_stays_close(tiny_model
     handle.remove()
     assert stem_outputs == [torch.float32]  # the pixels themselves are not rounded to 8 bits of mantissa
     assert 0 < gap < 0.02  # bfloat16 did run, and the rest of the network takes it
+
+
+def test_the_coarse_decoders_serve_float32_on_cpu_only(tiny_model_path):
+    from denoisecli.models.blocks import CoarseDecoderBlock, DecoderBlock
+
+    for precision, kind in (("float32", CoarseDecoderBlock), ("bfloat16", DecoderBlock)):
+        model = Denoiser.load(tiny_model_path, torch.device("cpu"), precision=precision).model
+        assert all(type(block) is kind for block in model.decoders)  # bfloat16 is faster without them

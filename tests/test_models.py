@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from denoisecli.models import VARIANTS, build_model, fold_batch_norm
+from denoisecli.models import VARIANTS, build_model, coarse_decoders, fold_batch_norm
+from denoisecli.models.blocks import CoarseDecoderBlock
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -42,6 +43,28 @@ def test_folding_batch_norm_keeps_outputs():
         folded = fold_batch_norm(model)(x)
     assert torch.allclose(expected, folded, atol=1e-5)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+@pytest.mark.parametrize(
+    ("variant", "overrides"),
+    [("skip", {}), ("skip", {"skip_order": "before"}), ("noskip", {}), ("shallow", {"chroma_input": True})],
+)
+@pytest.mark.parametrize("fold", [False, True])
+def test_coarse_decoders_compute_the_same_function(variant, overrides, fold):
+    model = build_model(variant, width=8, **overrides)
+    model.train()
+    model(torch.rand(4, model.config.input_channels, 32, 32))  # running statistics off their defaults
+    model.eval()
+    x = torch.rand(2, model.config.input_channels, 37, 51) * 2 - 1
+    with torch.no_grad():
+        expected = model(x)
+        coarse = coarse_decoders(fold_batch_norm(model) if fold else model)
+        assert all(isinstance(block, CoarseDecoderBlock) for block in coarse.decoders)
+        assert coarse_decoders(coarse) is coarse  # replaced blocks stay as they are
+        channels_last = coarse.to(memory_format=torch.channels_last)
+        outputs = coarse(x), channels_last(x.contiguous(memory_format=torch.channels_last))
+    for output in outputs:
+        torch.testing.assert_close(output, expected, atol=2e-6, rtol=0)
 
 
 def test_batch_norm_uses_batch_statistics_in_train_mode_only():

@@ -7,6 +7,7 @@ from denoisecli.models.autoencoder import (
     Autoencoder,
     ModelConfig,
     build_model,
+    coarse_decoders,
     with_chroma_input,
 )
 from denoisecli.models.blocks import fold_batch_norm
@@ -18,6 +19,7 @@ __all__ = [
     "Autoencoder",
     "ModelConfig",
     "build_model",
+    "coarse_decoders",
     "fold_batch_norm",
     "with_chroma_input",
 ]

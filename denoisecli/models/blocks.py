@@ -93,3 +93,78 @@ def _fused(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
     bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
     fused.bias.copy_((bias - norm.running_mean) * scale + norm.bias)
     return fused
+
+
+# A 3x3 convolution of a 2x nearest-neighbour upsampling, at output row 2i + p, reads coarse rows
+# (i - 1, i, i) for p = 0 and (i, i, i + 1) for p = 1: kernel rows that land on the same coarse
+# row add up, so each of the four output phases (p, q) is a 2x2 convolution of the coarse input.
+PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def _phase_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """O x C x 3 x 3 on the upsampled input -> 4O x C x 2 x 2 on the coarse one, phase by phase
+    (``PHASES``' order), for a coarse input padded by one pixel on every side."""
+
+    def fold(kernel: torch.Tensor, dim: int, phase: int) -> torch.Tensor:
+        first, middle, last = kernel.unbind(dim)
+        return torch.stack([first, middle + last] if phase == 0 else [first + middle, last], dim)
+
+    return torch.cat([fold(fold(weight, 2, row), 3, column) for row, column in PHASES])
+
+
+class CoarseDecoderBlock(nn.Module):
+    """A ``DecoderBlock`` for inference, computing the same function with its upsampling moved
+    after the convolutions that read it: the first 3x3 convolution's upsampled inputs as four 2x2
+    convolutions at the coarse resolution (``_phase_kernels``, 4/9 of the multiplications) and
+    the 1x1 shortcut's before upsampling (it commutes). The upsampled image is never built. In
+    float32 on CPU that is 15-30% of the network's time (docs/BENCHMARKS.md, eighteenth session).
+
+    ``upsampled`` is how many of the block's input channels come from upsampling (the rest are
+    the skip, stacked after them).
+    """
+
+    def __init__(self, block: DecoderBlock, upsampled: int):
+        super().__init__()
+        first, shortcut = block.body.layers[0][0], block.body.shortcut
+        if first.kernel_size != (3, 3) or first.stride != (1, 1) or first.padding != (1, 1):
+            raise ValueError(
+                "CoarseDecoderBlock expects the decoder's first convolution to be 3x3, stride 1, padding 1"
+            )
+        weight, bias = first.weight.detach(), first.bias
+        bias = torch.zeros(first.out_channels).to(weight) if bias is None else bias.detach()
+        self.register_buffer("phase_weight", _phase_kernels(weight[:, :upsampled]))
+        self.register_buffer("phase_bias", bias.repeat(len(PHASES)))
+        self.register_buffer("skip_weight", weight[:, upsampled:].contiguous())
+        self.register_buffer("shortcut_weight", shortcut.weight.detach()[:, :upsampled].contiguous())
+        self.register_buffer("shortcut_skip_weight", shortcut.weight.detach()[:, upsampled:].contiguous())
+        self.register_buffer("shortcut_bias", shortcut.bias.detach())
+        self.first_rest = block.body.layers[0][1:]  # the norm (or the Identity it was folded into) and ReLU
+        self.layers = block.body.layers[1:]
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        count, _, height, width = x.shape
+        channels = self.phase_bias.numel() // len(PHASES)
+        phases = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.phase_weight, self.phase_bias)  # 4O x (H+1) x (W+1)
+        memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        if skip is None:  # the four phases fill the output between them
+            size = (count, channels, 2 * height, 2 * width)
+            out = torch.empty(size, dtype=phases.dtype, device=x.device, memory_format=memory)
+            place = torch.Tensor.copy_
+        else:
+            out = F.conv2d(skip, self.skip_weight, padding=1)
+            place = torch.Tensor.add_
+        grid = _phase_grid(out, height, width)
+        for index, (row, column) in enumerate(PHASES):
+            phase = phases[:, index * channels : (index + 1) * channels, row : row + height, column : column + width]
+            place(grid[:, :, :, row, :, column], phase)
+        result = self.layers(self.first_rest(out))
+        shortcut = F.conv2d(x, self.shortcut_weight, self.shortcut_bias)
+        _phase_grid(result, height, width).add_(shortcut[:, :, :, None, :, None])
+        if skip is not None:
+            result = result + F.conv2d(skip, self.shortcut_skip_weight)
+        return result
+
+
+def _phase_grid(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A view of N x C x 2H x 2W as N x C x H x 2 x W x 2: [..., p, :, q] is output phase (p, q)."""
+    return image.unflatten(-1, (width, 2)).unflatten(-3, (height, 2))
