@@ -131,6 +131,23 @@ def test_wiener_speed_benchmark_reports_seconds_per_megapixel():
     assert report["side"] == 64 and report["wall_seconds_per_megapixel"] > 0
 
 
+def test_wiener_speed_benchmark_times_the_second_pass_with_its_floor():
+    script = ROOT / "benchmarks" / "wiener_speed.py"
+    command = [sys.executable, str(script), "--side", "64", "--repeats", "1", "--blocks", "1", "--repeat", "--floor"]
+    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert report["repeat"] and report["floor"] and report["wall_seconds_per_megapixel"] > 0
+
+
+def test_network_speed_benchmark_times_both_decoder_forms_in_both_precisions(tiny_model_path):
+    script = ROOT / "benchmarks" / "network_speed.py"
+    command = [sys.executable, str(script), "--model", str(tiny_model_path), "--side", "64", "--rounds", "1"]
+    report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert [row["dtype"] for row in report["rows"]] == ["float32", "bfloat16"]
+    float32 = report["rows"][0]
+    assert float32["plain_s_per_mp"] > 0 and float32["coarse_s_per_mp"] > 0
+    assert float32["max_difference"] < 1e-5  # the same function
+
+
 def test_lab_noise_benchmark_scores_the_correction_off_and_on_and_its_accuracy(tmp_path):
     printed = _run_on_one_photo(tmp_path, "lab_noise.py", 7)
     header = next(line for line in printed.splitlines() if line.startswith("| case"))
