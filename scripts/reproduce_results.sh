@@ -206,6 +206,14 @@ for set in BSD68 Set12; do
 done
 denoisecli evaluate "$CBSD68" --model skip --model reports/gray-crops/ft.safetensors --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+# The eighteenth session: the float32 path made faster with the same outputs (docs/BENCHMARKS.md).
+for run in 1 2; do python benchmarks/network_speed.py --threads "$THREADS"; done
+for run in 1 2; do python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx --repeat --floor; done
+for run in 1 2 3; do
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --precision float32 \
+    --models skip
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
