@@ -106,6 +106,17 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
     return model.eval(), sidecar
 
 
+def gray_model_path(path: str | Path, sidecar: dict) -> Path | None:
+    """The companion model a sidecar names for one-channel photos (``"gray_model"``: a
+    ``.safetensors`` file in the same folder as ``path``), or None where it names none."""
+    name = sidecar.get("gray_model")
+    if name is None:
+        return None
+    if not (isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name):
+        raise DenoiseError(f"{path}: gray_model must name a .safetensors file beside it, got {name!r}")
+    return Path(path).parent / name
+
+
 def resolve_model_path(name_or_path: str) -> Path:
     """A shipped variant name (``skip``) or a path to a ``.safetensors`` file."""
     if name_or_path in VARIANTS:

@@ -264,7 +264,8 @@ def denoise(
         if not quiet:
             variant = denoiser.metadata.get("variant", "?")
             on = f"{torch_device}, {str(denoiser.dtype).removeprefix('torch.')}"
-            stderr.print(f"{prefix}{len(mine)} image(s), model {variant} on {on}", highlight=False)
+            companion = f", gray photos by {denoiser.metadata['gray_model']}" if denoiser.gray else ""
+            stderr.print(f"{prefix}{len(mine)} image(s), model {variant}{companion} on {on}", highlight=False)
 
         deblurred = []
 

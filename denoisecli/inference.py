@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model
+from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, gray_model_path, load_model
 from denoisecli.deblur import blur_to_undo, deblur, deblur_settings, luma_noise
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
@@ -79,6 +79,10 @@ class Denoiser:
     ensemble: int = 1
     deblur: dict | None = None  # the sidecar's deblur settings (``denoisecli.deblur``), or None
     dtype: torch.dtype = torch.float32  # the network's (``network_dtype``)
+    # The model for one-channel photos, where the sidecar names one (``"gray_model"``): a gray
+    # photo's noise is all in L, and a network trained on gray crops denoises it better
+    # (docs/RESULTS.md, "A gray companion"). Colour photos never reach it.
+    gray: Denoiser | None = None
 
     @classmethod
     def load(
@@ -91,7 +95,13 @@ class Denoiser:
         precision: str = "float32",
     ) -> Denoiser:
         model, sidecar = load_model(path)
-        return cls.from_model(model, device, sidecar, strength, ensemble, deblur, precision)
+        gray, gray_path = None, gray_model_path(path, sidecar)
+        if gray_path is not None:
+            gray_model, gray_sidecar = load_model(gray_path)
+            if gray_model_path(gray_path, gray_sidecar) is not None:
+                raise DenoiseError(f"{gray_path}: a gray companion cannot name a companion of its own")
+            gray = cls.from_model(gray_model, device, gray_sidecar, strength, ensemble, deblur, precision)
+        return cls.from_model(model, device, sidecar, strength, ensemble, deblur, precision, gray)
 
     @classmethod
     def from_model(
@@ -103,6 +113,7 @@ class Denoiser:
         ensemble: int = 1,
         deblur: bool = True,
         precision: str = "float32",
+        gray: Denoiser | None = None,
     ) -> Denoiser:
         """Fold batch norm into the convolutions (and, in float32 on CPU, ``coarse_decoders``) and
         move to ``device`` in channels_last.
@@ -128,12 +139,14 @@ class Denoiser:
             # pipeline's time in float32 on CPU, 2% slower in bfloat16 (docs/BENCHMARKS.md).
             model = coarse_decoders(model)
         model = model.to(memory_format=torch.channels_last)
-        return cls(model, chroma, restore, device, metadata, ensemble, deblurring, dtype)
+        return cls(model, chroma, restore, device, metadata, ensemble, deblurring, dtype, gray)
 
     @torch.inference_mode()
     def tensor(self, image: torch.Tensor, restore: dict | None = None) -> torch.Tensor:
         """N x C x H x W in [0, 1] (C = 1 or 3) -> the same, denoised; ``restore`` in place of the
         sidecar's restore settings (``photo_restore``'s, for the photo these pixels are from)."""
+        if self.gray is not None and image.shape[1] == 1:
+            return self.gray.tensor(image, restore)
         image = image.to(self.device, torch.float32)
         lab, network_in = network_input(image, self.model.config.chroma_input)
         output = 0.0
@@ -157,6 +170,8 @@ class Denoiser:
         self, pixels: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP
     ) -> tuple[np.ndarray, float]:
         """``pixels``' output, and the blur (px) it undid instead of denoising (0: denoised)."""
+        if self.gray is not None and pixels.shape[-1] == 1:
+            return self.gray.restore_pixels(pixels, tile, overlap)
         per_photo_guard = isinstance(self.restore and self.restore.get("sharpening_guard"), dict)
         noise = luma_noise(pixels) if per_photo_guard else None  # read once, for both uses
         blur = blur_to_undo(pixels, self.deblur, noise) if self.deblur else 0.0

@@ -123,3 +123,48 @@ def test_the_coarse_decoders_serve_float32_on_cpu_only(tiny_model_path):
     for precision, kind in (("float32", CoarseDecoderBlock), ("bfloat16", DecoderBlock)):
         model = Denoiser.load(tiny_model_path, torch.device("cpu"), precision=precision).model
         assert all(type(block) is kind for block in model.decoders)  # bfloat16 is faster without them
+
+
+def _with_sidecar_key(source, target, key, value):
+    import json
+    import shutil
+
+    shutil.copy(source, target)
+    sidecar = json.loads(source.with_suffix(".json").read_text())
+    target.with_suffix(".json").write_text(json.dumps({**sidecar, key: value}))
+    return target
+
+
+def test_a_gray_companion_denoises_one_channel_photos_and_only_those(tiny_model_path, tmp_path):
+    from denoisecli.checkpoint import resolve_model_path
+
+    shallow = resolve_model_path("shallow")
+    companion = _with_sidecar_key(shallow, tmp_path / "companion.safetensors", "note", "gray")
+    main = _with_sidecar_key(tiny_model_path, tmp_path / "main.safetensors", "gray_model", "companion.safetensors")
+    paired, alone, other = (Denoiser.load(path, torch.device("cpu")) for path in (main, tiny_model_path, companion))
+    rng = np.random.default_rng(3)
+    gray = rng.random((24, 32, 1), dtype=np.float32)
+    colour = rng.random((24, 32, 3), dtype=np.float32)
+    np.testing.assert_array_equal(paired.pixels(gray), other.pixels(gray))
+    np.testing.assert_array_equal(paired.pixels(colour), alone.pixels(colour))
+    assert not np.array_equal(paired.pixels(gray), alone.pixels(gray))
+    as_tensor = torch.from_numpy(gray).permute(2, 0, 1)[None]
+    torch.testing.assert_close(paired.tensor(as_tensor), other.tensor(as_tensor), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["../companion.safetensors", "companion.pt", 3])
+def test_a_gray_companion_must_be_a_weights_file_beside_the_sidecar(tiny_model_path, tmp_path, name):
+    from denoisecli.errors import DenoiseError
+
+    main = _with_sidecar_key(tiny_model_path, tmp_path / "main.safetensors", "gray_model", name)
+    with pytest.raises(DenoiseError, match="gray_model must name a .safetensors file beside it"):
+        Denoiser.load(main, torch.device("cpu"))
+
+
+def test_a_gray_companion_cannot_name_its_own(tiny_model_path, tmp_path):
+    from denoisecli.errors import DenoiseError
+
+    _with_sidecar_key(tiny_model_path, tmp_path / "second.safetensors", "gray_model", "main.safetensors")
+    main = _with_sidecar_key(tiny_model_path, tmp_path / "main.safetensors", "gray_model", "second.safetensors")
+    with pytest.raises(DenoiseError, match="cannot name a companion of its own"):
+        Denoiser.load(main, torch.device("cpu"))
