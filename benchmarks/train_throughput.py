@@ -45,7 +45,7 @@ def measure(
 
     def step() -> None:
         with torch.no_grad():
-            _, network_in = network_input(corrupt_batch(clean, config, generator), model.config.chroma_input)
+            _, network_in = network_input(corrupt_batch(clean, config, generator)[1], model.config.chroma_input)
             _, target = network_input(clean)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             output = trained(network_in.contiguous(memory_format=memory_format))

@@ -170,26 +170,38 @@ def noise_generator(seed: int, step: int, device: torch.device) -> torch.Generat
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
 
 
-def corrupt_batch(clean: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+def corrupt_batch(
+    clean: torch.Tensor, config: TrainConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean, noisy) for a batch of clean crops: ``config.noise.gray_crops`` of them made gray
+    photos first (``noise.gray_photos``: luma in R, G and B, one channel's noise kept in all
+    three), then the noise mix. Training and validation crops both come through here, so a
+    run's validation scores what it trains for (a gray-only run, gray crops)."""
+    gray = gray_photos(clean, generator, config.noise.gray_crops)
+    if gray is not None:
+        clean = as_gray(clean, gray)
     noisy = mixed(clean, generator, config.noise)
-    return clip_to_photo(noisy) if config.clip_noisy else noisy
+    noisy = clip_to_photo(noisy) if config.clip_noisy else noisy
+    if gray is not None:
+        noisy = as_gray(noisy, gray, channel=0)  # one channel's noise in all three
+    return clean, noisy
 
 
 VALIDATION_BATCH = 16
 
 
 @torch.no_grad()
-def noisy_validation(clean: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """The fixed noisy copies of the validation crops, drawn once per run.
+def corrupted_validation(clean: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation crops as ``corrupt_batch`` makes them (clean, noisy), drawn once per run.
 
     Drawn on the CPU: CUDA's generator gives other numbers for the same seed, and a validation
     score must mean the same on every machine.
     """
-    chunks = []
+    pairs = []
     for start in range(0, clean.shape[0], VALIDATION_BATCH):
         generator = noise_generator(VALIDATION_NOISE_SEED, start, torch.device("cpu"))
-        chunks.append(corrupt_batch(clean[start : start + VALIDATION_BATCH].cpu(), config, generator))
-    return torch.cat(chunks)
+        pairs.append(corrupt_batch(clean[start : start + VALIDATION_BATCH].cpu(), config, generator))
+    return torch.cat([pair[0] for pair in pairs]), torch.cat([pair[1] for pair in pairs])
 
 
 @torch.no_grad()
@@ -299,7 +311,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         clean_validation = validation_crops(
             split["validation"], config.crop_size, config.validation_crops, config.zoom_out, config.min_texture
         )
-        validation = (clean_validation, noisy_validation(clean_validation, config))
+        validation = corrupted_validation(clean_validation, config)
     per_rank = config.batch_size // rank.world
     crops = RandomCrops(
         split["train"],
@@ -347,12 +359,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         # Rank r draws its noise from its own stream so ranks do not repeat one another.
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
-            gray = gray_photos(clean, generator, config.noise.gray_crops)
-            if gray is not None:
-                clean = as_gray(clean, gray)
-            noisy = corrupt_batch(clean, config, generator)
-            if gray is not None:
-                noisy = as_gray(noisy, gray, channel=0)  # one channel's noise in all three
+            clean, noisy = corrupt_batch(clean, config, generator)
             _, network_in = network_input(noisy, model.config.chroma_input)
             _, target = network_input(clean)  # L: the network's output
         network_in = network_in.contiguous(memory_format=memory_format)

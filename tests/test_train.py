@@ -260,15 +260,22 @@ def test_a_chroma_input_run_grows_from_an_l_only_model_and_denoises(photo_folder
 def test_gray_crops_reach_the_network_as_gray_photos(photo_folder, tmp_path, monkeypatch):
     from denoisecli.noise import NoiseSettings
 
-    seen = []  # every batch corrupt_batch gets: the training steps' and the validation crops'
+    seen = []  # every pair corrupt_batch makes: the training steps' and the validation crops'
     original = training.corrupt_batch
 
     def spy(clean, config, generator):
-        seen.append(clean.clone())
-        return original(clean, config, generator)
+        pair = original(clean, config, generator)
+        seen.append(pair)
+        return pair
+
+    def is_gray(batch: torch.Tensor) -> bool:
+        return torch.equal(batch[:, 0], batch[:, 1]) and torch.equal(batch[:, 1], batch[:, 2])
 
     monkeypatch.setattr(training, "corrupt_batch", spy)
     fit(tiny_config(photo_folder, tmp_path / "gray", noise=NoiseSettings(gray_crops=1.0)))
-    gray = [batch for batch in seen if torch.equal(batch[:, 0], batch[:, 1]) and torch.equal(batch[:, 1], batch[:, 2])]
-    assert len(gray) == 6  # every training step's crops; the validation crops stay in colour
-    assert len(seen) > len(gray)
+    # Every training step's crops and, so the run's validation scores what it trains for, the
+    # validation crops too: clean and noisy alike.
+    assert len(seen) > 6 and all(is_gray(clean) and is_gray(noisy) for clean, noisy in seen)
+    seen.clear()
+    fit(tiny_config(photo_folder, tmp_path / "colour"))
+    assert not any(is_gray(clean) for clean, _ in seen)
