@@ -214,6 +214,47 @@ for run in 1 2 3; do
     --models skip
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip
 done
+# The eighteenth session's gray companion (docs/RESULTS.md, "A gray companion"): three rules, nothing
+# shipped. G: the default fine-tuned on gray crops only; its sidecars are in weights/candidates.
+denoisecli train data/train-photos --model skip --head residual --skip-order after -o runs/gray-companion --chroma-input \
+  --init weights/skip.safetensors --steps 1000000 --time-limit 35 --batch-size 16 --crop-size 96 --lr 1e-4 \
+  --schedule cosine --validation-every 500 --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 1.0 \
+  --seed 5 --workers 1
+cp runs/gray-companion/model.safetensors weights/candidates/skip-eighteenth-gray-companion.safetensors
+# G75 / G50 (the companion's tensors mixed back with the default's) and G-t4 / t5 / t8 (its impulse threshold).
+python - <<'PY'
+import json, shutil
+from safetensors.torch import load_file, save_file
+C = "weights/candidates"
+default, tuned = load_file("weights/skip.safetensors"), load_file(f"{C}/skip-eighteenth-gray-companion.safetensors")
+companion, main = (json.load(open(f"{C}/skip-eighteenth-gray{end}.json")) for end in ("-companion", ""))
+def write(name, weights, sidecar):
+    save_file(weights, f"{C}/{name}-companion.safetensors")
+    json.dump(sidecar, open(f"{C}/{name}-companion.json", "w"), indent=2, sort_keys=True)
+    shutil.copy("weights/skip.safetensors", f"{C}/{name}.safetensors")
+    json.dump({**main, "gray_model": f"{name}-companion.safetensors"}, open(f"{C}/{name}.json", "w"), indent=2, sort_keys=True)
+for share in (75, 50):
+    mix = {k: (share / 100 * tuned[k] + (1 - share / 100) * v).to(v.dtype) if v.is_floating_point() else v for k, v in default.items()}
+    write(f"skip-eighteenth-gray{share}", mix, companion)
+for threshold in (4, 5, 8):
+    sidecar = json.loads(json.dumps(companion))
+    sidecar["color"]["restore"]["impulse_threshold"] = float(threshold)
+    write(f"skip-eighteenth-gray-t{threshold}", tuned, sidecar)
+PY
+for candidate in gray gray75 gray50; do
+  G=weights/candidates/skip-eighteenth-$candidate.safetensors
+  denoisecli evaluate data/validation --model skip --model "$G" --protocol seed --sigma 25 --seed 0 --threads "$THREADS" \
+    --psnr-cap 48 --gray
+  denoisecli evaluate data/validation --model skip --model "$G" --protocol awgn --sigma 15,25,50 --awgn-noise float \
+    --seed 0 --threads "$THREADS" --psnr-cap 48 --gray
+done
+denoisecli evaluate data/validation --model skip@inf --model weights/candidates/skip-eighteenth-gray.safetensors@inf \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 --gray
+denoisecli evaluate data/validation --model skip --model weights/candidates/skip-eighteenth-gray-t4.safetensors \
+  --model weights/candidates/skip-eighteenth-gray-t5.safetensors --model weights/candidates/skip-eighteenth-gray-t8.safetensors \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 --gray
+denoisecli evaluate ../shared/data/testsets/BSD68 --model skip --model weights/candidates/skip-eighteenth-gray.safetensors \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
