@@ -255,6 +255,9 @@ denoisecli evaluate data/validation --model skip --model weights/candidates/skip
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48 --gray
 denoisecli evaluate ../shared/data/testsets/BSD68 --model skip --model weights/candidates/skip-eighteenth-gray.safetensors \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
+# The lead for the next session: the seventeenth session's gray-crops fine-tune with impulse threshold 8.
+denoisecli evaluate data/validation --model skip --model weights/candidates/skip-eighteenth-gray-crops-t8.safetensors \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
