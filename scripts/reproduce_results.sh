@@ -209,6 +209,7 @@ denoisecli evaluate "$CBSD68" --model skip --model reports/gray-crops/ft.safeten
 # The eighteenth session: the float32 path made faster with the same outputs (docs/BENCHMARKS.md).
 for run in 1 2; do python benchmarks/network_speed.py --threads "$THREADS"; done
 for run in 1 2; do python benchmarks/wiener_speed.py --threads "$THREADS" --quincunx --repeat --floor; done
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
 for run in 1 2 3; do
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --precision float32 \
     --models skip
