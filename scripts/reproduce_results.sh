@@ -259,6 +259,22 @@ denoisecli evaluate ../shared/data/testsets/BSD68 --model skip --model weights/c
 # The lead for the next session: the seventeenth session's gray-crops fine-tune with impulse threshold 8.
 denoisecli evaluate data/validation --model skip --model weights/candidates/skip-eighteenth-gray-crops-t8.safetensors \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
+# The fourth rule: GC8 (the lead above) as the default; its gates, then its other protocols.
+# (Before the swap; since then `skip` is GC8 and RWF is weights/candidates/skip-seventeenth-risk-repeat-floor.)
+GC8=weights/candidates/skip-eighteenth-gray-crops-t8.safetensors
+denoisecli evaluate "$CBSD68" --model skip --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model skip --model "$GC8" --baseline nlm --baseline median --protocol seed --sigma 25 \
+  --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/BSD68 --model skip --model "$GC8" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS" --gray
+for run in 1 2 3; do
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip "$GC8"
+done
+denoisecli evaluate ../shared/data/testsets/Set12 --model "$GC8" --model weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
+denoisecli evaluate "$CBSD68" --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
