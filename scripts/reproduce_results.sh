@@ -275,6 +275,9 @@ denoisecli evaluate ../shared/data/testsets/Set12 --model "$GC8" --model weights
   --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" --gray
 denoisecli evaluate "$CBSD68" --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
   --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/Set12 --model "$GC8" --model weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
