@@ -145,8 +145,10 @@ class CoarseDecoderBlock(nn.Module):
         count, _, height, width = x.shape
         channels = self.phase_bias.numel() // len(PHASES)
         phases = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.phase_weight, self.phase_bias)  # 4O x (H+1) x (W+1)
-        memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         if skip is None:  # the four phases fill the output between them
+            memory = (
+                torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            )
             size = (count, channels, 2 * height, 2 * width)
             out = torch.empty(size, dtype=phases.dtype, device=x.device, memory_format=memory)
             place = torch.Tensor.copy_
