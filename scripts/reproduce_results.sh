@@ -54,7 +54,7 @@ denoisecli evaluate "${SET12:-../shared/data/testsets/Set12}" --model skip --mod
   --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/set12-awgn-float
 
 # Where the gap to FFDNet is (L or chroma), and the restore step's settings.
-python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 12 --models skip
+python benchmarks/gap_to_ffdnet.py "$CBSD68" --sigma 15 25 50 --limit 68 --models skip
 python benchmarks/restore.py "$CBSD68" --model skip --limit 16
 # The restore strength against the noise level, from the constant strengths (the sweep the schedule was read off).
 python benchmarks/restore_strength.py data/validation --model "$NINTH"
