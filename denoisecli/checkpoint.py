@@ -45,8 +45,11 @@ def sidecar_path(weights_path: Path) -> Path:
     return weights_path.with_suffix(".json")
 
 
-def export_model(model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None) -> Path:
-    """Write eval-mode weights to ``path`` (.safetensors) and the sidecar beside it, atomically."""
+def export_model(
+    model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None, color: dict | None = None
+) -> Path:
+    """Write eval-mode weights to ``path`` (.safetensors) and the sidecar beside it, atomically;
+    the sidecar's ``color`` block is ``color`` where given, else the defaults."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
@@ -54,7 +57,8 @@ def export_model(model: Autoencoder, path: str | Path, variant: str, metadata: d
         "format_version": FORMAT_VERSION,
         "variant": variant,
         "config": model.config.to_dict(),
-        "color": {
+        "color": color
+        or {
             "space": "lab",
             "network_channel": "L",
             "chroma": dict(DEFAULT_CHROMA),

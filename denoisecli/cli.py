@@ -344,6 +344,13 @@ def train(
     l1: Annotated[float, typer.Option(help="L1 loss weight.")] = 0.5,
     l2: Annotated[float, typer.Option(help="L2 loss weight.")] = 0.5,
     range_penalty: Annotated[float, typer.Option(help="Out-of-range penalty weight.")] = 1.0,
+    restore_loss: Annotated[
+        float,
+        typer.Option(
+            help="Weight of a second loss on L after the restore step, run with the --init model's "
+            "settings (trains for what denoise writes; 0: off)."
+        ),
+    ] = 0.0,
     gaussian_sigma: Annotated[str, typer.Option(help="Gaussian sigma range LOW,HIGH (0-255).")] = "0,55",
     saltpepper_amount: Annotated[float, typer.Option(help="Salt-and-pepper fraction.")] = 0.05,
     blur_sigma: Annotated[str, typer.Option(help="Blur sigma range LOW,HIGH (< 3).")] = "0.5,3",
@@ -423,6 +430,7 @@ def train(
             l1_weight=l1,
             l2_weight=l2,
             range_weight=range_penalty,
+            restore_loss=restore_loss,
             noise=noise,
             seed=seed,
             device=device.value,

@@ -10,6 +10,8 @@ validation scores exactly what ``denoise`` writes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from denoisecli.color import (
@@ -34,6 +36,8 @@ from denoisecli.detail import (
     trusted_pixels,
 )
 from denoisecli.lab_noise import (
+    LabNoise,
+    RgbNoise,
     corrected_chroma,
     lab_noise,
     lightness_correction,
@@ -92,33 +96,11 @@ def network_output_to_image(
     The checkpoint sidecar carries both. ``noisy_rgb`` is the RGB that ``noisy_lab`` came from,
     where the caller has it: ``lab_noise`` reads the noise level off it.
     """
-    noisy_scaled = scale_lightness(noisy_lab[:, :1])
     if min(noisy_lab.shape[-2:]) < MIN_RESTORE_SIDE:
         restore = None  # no 3x3 window to estimate the noise from
-    trusted = impulses = rgb = noise = None
-    if restore is not None and noisy_lab.shape[1] == 3 and restore.get("lab_noise", False):
-        noisy_rgb = lab_to_rgb(noisy_lab, clip=False) if noisy_rgb is None else noisy_rgb
-        rgb = rgb_noise(noisy_rgb, restore.get("noise_from_differences", False))
-    if rgb is not None and restore.get("lightness_from_chroma", False):
-        # The restore step gives detail back from a noisy L with the part of its noise that
-        # A/B's noise predicts taken out (``lab_noise.lightness_correction``), the clean colour
-        # estimated from the network's L and the noisy A/B; the A/B correction below reuses it.
-        noise = lab_noise(rgb, unscale_lightness(output).clamp(0, 100), noisy_lab[:, 1:])
-        variance_scale = (rgb.lightness_sigma / rgb.sigma).square()
-        noisy_scaled = noisy_scaled - lightness_correction(noisy_lab, noise, variance_scale) / 50.0
-    if restore is not None:
-        sigma = restore_noise_level(noisy_scaled)
-        multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
-        # Only an explicit false turns the guard off; a per-photo rule ({"max_noise": N}) that
-        # nobody resolved for this photo (``inference.Denoiser`` does) keeps it, as before.
-        guard = restore.get("sharpening_guard", True) is not False
-        trusted = trusted_pixels(noisy_scaled, noisy_scaled - output, sigma, restore["impulse_threshold"], guard)
-        output = restore_lightness(noisy_scaled, output, sigma, multiplier, trusted, restore)
-        impulses = isolated_impulses(
-            noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", MOST_UNTRUSTED)
-        )
-        output = fill_impulses(output, impulses)
-    lightness = unscale_lightness(output).clamp(0, 100)
+    light = restored_lightness(noisy_lab, output, restore, noisy_rgb)
+    trusted, impulses, rgb, noise, multiplier = light.trusted, light.impulses, light.rgb, light.noise, light.multiplier
+    lightness = unscale_lightness(light.output).clamp(0, 100)
     if noisy_lab.shape[1] == 1:
         return lightness_to_gray(lightness)
     weights = outlier_weights(noisy_lab[:, :1], lightness, chroma["tolerance"])
@@ -140,6 +122,53 @@ def network_output_to_image(
         ab = restore_detail(filled, ab, _chroma_noise(filled, trusted), chroma_strength, restore["radius"], trusted)
         ab = fill_impulses(ab, impulses)
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+@dataclass
+class RestoredLightness:
+    """The L half of ``network_output_to_image``: the scaled L it writes, and what the A/B half
+    reuses (None without a restore step)."""
+
+    output: torch.Tensor
+    trusted: torch.Tensor | None = None
+    impulses: torch.Tensor | None = None
+    rgb: RgbNoise | None = None
+    noise: LabNoise | None = None
+    multiplier: torch.Tensor | float = 1.0
+
+
+def restored_lightness(
+    noisy_lab: torch.Tensor, output: torch.Tensor, restore: dict | None, noisy_rgb: torch.Tensor | None = None
+) -> RestoredLightness:
+    """The network's scaled L with the restore step's detail given back and impulses filled, as
+    ``network_output_to_image`` writes it. Differentiable in ``output`` (``train --restore-loss``
+    trains the network through it)."""
+    if restore is None:
+        return RestoredLightness(output)
+    noisy_scaled = scale_lightness(noisy_lab[:, :1])
+    rgb = noise = None
+    if noisy_lab.shape[1] == 3 and restore.get("lab_noise", False):
+        noisy_rgb = lab_to_rgb(noisy_lab, clip=False) if noisy_rgb is None else noisy_rgb
+        rgb = rgb_noise(noisy_rgb, restore.get("noise_from_differences", False))
+    if rgb is not None and restore.get("lightness_from_chroma", False):
+        # The restore step gives detail back from a noisy L with the part of its noise that
+        # A/B's noise predicts taken out (``lab_noise.lightness_correction``), the clean colour
+        # estimated from the network's L and the noisy A/B; the A/B correction reuses it.
+        noise = lab_noise(rgb, unscale_lightness(output.detach()).clamp(0, 100), noisy_lab[:, 1:])
+        # 0 for an image of a batch that reads no noise (a photo alone that reads none has no ``rgb``).
+        variance_scale = (rgb.lightness_sigma / rgb.sigma.clamp_min(1e-12)).square()
+        noisy_scaled = noisy_scaled - lightness_correction(noisy_lab, noise, variance_scale) / 50.0
+    sigma = restore_noise_level(noisy_scaled)
+    multiplier = strength_multiplier(sigma * 50.0, restore.get("strength_by_noise"))  # L units
+    # Only an explicit false turns the guard off; a per-photo rule ({"max_noise": N}) that
+    # nobody resolved for this photo (``inference.Denoiser`` does) keeps it, as before.
+    guard = restore.get("sharpening_guard", True) is not False
+    trusted = trusted_pixels(noisy_scaled, (noisy_scaled - output).detach(), sigma, restore["impulse_threshold"], guard)
+    output = restore_lightness(noisy_scaled, output, sigma, multiplier, trusted, restore)
+    impulses = isolated_impulses(
+        noisy_scaled, trusted, sigma, restore["impulse_threshold"], restore.get("most_untrusted", MOST_UNTRUSTED)
+    )
+    return RestoredLightness(fill_impulses(output, impulses), trusted, impulses, rgb, noise, multiplier)
 
 
 def restore_lightness(

@@ -40,10 +40,11 @@ from denoisecli.data import (
     validation_crops,
 )
 from denoisecli.errors import DenoiseError
+from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import Autoencoder, build_model, with_chroma_input
 from denoisecli.noise import NoiseSettings, as_gray, clip_to_photo, gray_photos, mixed
-from denoisecli.pipeline import network_input, network_output_to_image
+from denoisecli.pipeline import network_input, network_output_to_image, restored_lightness
 from denoisecli.plots import line_chart, stack_vertically
 
 VALIDATION_NOISE_SEED = 1  # fixed: every run is validated on the same noisy crops
@@ -73,6 +74,9 @@ class TrainConfig:
     l1_weight: float = 0.5
     l2_weight: float = 0.5
     range_weight: float = 1.0
+    # Weight of a second loss on L after the restore step (``pipeline.restored_lightness``) with
+    # the --init model's sidecar settings: trains the network for what ``denoise`` writes from it.
+    restore_loss: float = 0.0
     noise: NoiseSettings = field(default_factory=NoiseSettings)
     clip_noisy: bool = True  # clip and quantise noisy inputs to 8 bits, as a saved photo is
     seed: int = 0
@@ -205,17 +209,35 @@ def corrupted_validation(clean: torch.Tensor, config: TrainConfig) -> tuple[torc
 
 
 @torch.no_grad()
-def validate(model: Autoencoder, clean: torch.Tensor, noisy: torch.Tensor, device: torch.device) -> float:
-    """Mean RGB PSNR over the fixed validation crops, through the full colour pipeline."""
+def validate(
+    model: Autoencoder,
+    clean: torch.Tensor,
+    noisy: torch.Tensor,
+    device: torch.device,
+    color: tuple[dict, dict | None] = (DEFAULT_CHROMA, DEFAULT_RESTORE),
+) -> float:
+    """Mean RGB PSNR over the fixed validation crops, through the full colour pipeline with the
+    (chroma, restore) settings ``color``."""
     model.eval()
     scores = []
     for start in range(0, clean.shape[0], VALIDATION_BATCH):
         batch = clean[start : start + VALIDATION_BATCH].to(device)
-        lab, network_in = network_input(noisy[start : start + VALIDATION_BATCH].to(device), model.config.chroma_input)
-        restored = network_output_to_image(lab, model(network_in).float(), DEFAULT_CHROMA, DEFAULT_RESTORE)
+        noisy_batch = noisy[start : start + VALIDATION_BATCH].to(device)
+        lab, network_in = network_input(noisy_batch, model.config.chroma_input)
+        restored = network_output_to_image(lab, model(network_in).float(), *color, noisy_batch)
         scores.append(psnr(restored, batch))
     model.train()
     return float(torch.cat(scores).mean())
+
+
+def pipeline_color(config: TrainConfig) -> dict | None:
+    """The sidecar ``color`` block a --restore-loss run trains through: the --init model's
+    (None without --restore-loss). Raises ``DenoiseError`` if it has no --init to take it from."""
+    if config.restore_loss <= 0:
+        return None
+    if not config.init_from:
+        raise DenoiseError("--restore-loss trains through the post steps of the --init model; give --init")
+    return load_model(config.init_from)[1].get("color")
 
 
 def fit(config: TrainConfig, on_event: Event | None = None) -> dict:
@@ -306,6 +328,10 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     if config.compile:
         trained = torch.compile(trained)
 
+    # With --restore-loss the run trains and validates through the --init model's post steps,
+    # and its exported model keeps them; otherwise the defaults, as before.
+    sidecar_color = pipeline_color(config)
+    color = color_settings({"color": sidecar_color}) if sidecar_color else (DEFAULT_CHROMA, DEFAULT_RESTORE)
     validation = None
     if split["validation"]:
         clean_validation = validation_crops(
@@ -360,12 +386,15 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
             clean, noisy = corrupt_batch(clean, config, generator)
-            _, network_in = network_input(noisy, model.config.chroma_input)
+            noisy_lab, network_in = network_input(noisy, model.config.chroma_input)
             _, target = network_input(clean)  # L: the network's output
         network_in = network_in.contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             output = trained(network_in)
         loss = denoising_loss(output, target, config)
+        if config.restore_loss > 0:
+            restored = restored_lightness(noisy_lab, output.float(), color[1], noisy).output
+            loss = loss + config.restore_loss * denoising_loss(restored, target, config)
         if not torch.isfinite(loss):
             raise DenoiseError(
                 f"loss became {loss.item()} at step {step}; lower --lr. "
@@ -391,9 +420,18 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
             record["data_wait_fraction"] = window_data_wait / max(elapsed, 1e-9)
             if rank.is_main:
                 if validation is not None:
-                    record["validation_psnr"] = validate(model, *validation, device)
+                    record["validation_psnr"] = validate(model, *validation, device, color)
                 best_psnr = _save(
-                    model, optimizer, scheduler, config, run_dir, step, record, best_psnr, clock.elapsed()
+                    model,
+                    optimizer,
+                    scheduler,
+                    config,
+                    run_dir,
+                    step,
+                    record,
+                    best_psnr,
+                    clock.elapsed(),
+                    sidecar_color,
                 )
                 with metrics_file.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
@@ -423,6 +461,7 @@ def _save(
     record: dict,
     best_psnr: float,
     elapsed_seconds: float,
+    color: dict | None = None,
 ) -> float:
     """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves."""
     score = record.get("validation_psnr", -record["loss"])
@@ -457,8 +496,10 @@ def _save(
                     "min_texture": config.min_texture,
                     "seed": config.seed,
                     "data": config.data_dirs,
+                    **({"restore_loss": config.restore_loss} if config.restore_loss else {}),
                 },
             },
+            color,
         )
         model.train()
     return best_psnr

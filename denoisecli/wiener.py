@@ -133,6 +133,9 @@ def dct_wiener(
         rows, columns = (padded_height - top) // block, (padded_width - left) // block
         tilings.append(((..., slice(top, top + rows * block), slice(left, left + columns * block)), rows, columns))
     again = repeat is not None and bool((torch.as_tensor(repeat) > 0).any())
+    # Autograd (``train --restore-loss``) needs every step out of place; inference keeps the
+    # in-place steps, which save copies of every window.
+    inplace = not (torch.is_grad_enabled() and (noisy.requires_grad or pilot.requires_grad))
     total = noisy.new_zeros(count, 1, padded_height, padded_width)
     coverage = torch.zeros_like(total)
     kept = []  # per tiling, for the second pass: the noisy windows' coefficients and the pilot's power
@@ -144,38 +147,50 @@ def dct_wiener(
         # learned to correct that and the noisy mean has not: taking it back cost up to 3 dB
         # in L on dark photos. With unclipped noise the noisy mean is barely noisier (sigma /
         # block) and RGB PSNR does not drop.
-        values[..., 0] = coefficients[:, 1, :, 0]
+        values = _with_mean(values, coefficients[:, 1, :, :1], inplace)
         if again:
-            kept.append((values.clone(), power))
-        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform)
+            kept.append((values.clone() if inplace else values, power))
+        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform, inplace)
     first = (total / coverage)[..., block : block + height, block : block + width]
     if not again:
         return first
     padded_first = pad_edges(first, padding)
-    total.zero_()
-    coverage.zero_()
+    total, coverage = (
+        (total.zero_(), coverage.zero_()) if inplace else (torch.zeros_like(total), torch.zeros_like(total))
+    )
     for (area, rows, columns), (values, first_power) in zip(tilings, kept, strict=True):
         own = (_to_windows(padded_first[area], block) @ transform.T)[:, 0]
         if floor:  # the first pilot's means, and at least its power
-            power = torch.maximum(own.square_(), first_power)
+            power = torch.maximum(own.square_() if inplace else own.square(), first_power)
         else:  # the mean from this pass's pilot, as in the first
-            values[..., 0] = own[..., 0]
-            power = own.square_()
-        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform)
+            values = _with_mean(values, own[..., :1], inplace)
+            power = own.square_() if inplace else own.square()
+        _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform, inplace)
     second = (total / coverage)[..., block : block + height, block : block + width]
     return torch.lerp(first, second, torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
 
 
-def _add_filtered(total, coverage, tiling, values, power, noise_power, transform) -> None:
+def _with_mean(values: torch.Tensor, mean: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """Window coefficients (N x windows x block^2) with their first, the mean, set to ``mean``."""
+    if inplace:
+        values[..., :1] = mean
+        return values
+    return torch.cat([mean, values[..., 1:]], dim=-1)
+
+
+def _add_filtered(total, coverage, tiling, values, power, noise_power, transform, inplace: bool = True) -> None:
     """One tiling's windows (``values``: N x windows x block^2 coefficients, the mean already the
     pilot's; ``power``: the pilot's squared coefficients) Wiener-filtered, back in pixels and
-    added into ``total``, weighted by 1 / sum(gain^2), the weights into ``coverage``."""
+    added into ``total``, weighted by 1 / sum(gain^2), the weights into ``coverage``. With
+    ``inplace``, ``values`` is spent."""
     area, rows, columns = tiling
     block = int(transform.shape[0] ** 0.5)
     gain = power / (power + noise_power).clamp_min(1e-20)
-    gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
-    weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
-    windows = values.mul_(gain).mul_(weight) @ transform  # back to pixels, weighted (``values`` is spent)
+    # The pilot's mean as it is: L is centred on mid-grey, a gain would pull it there.
+    gain = _with_mean(gain, gain.new_ones(()).expand_as(gain[..., :1]), inplace)
+    weight = gain.square().sum(-1, keepdim=True).clamp_min(1e-6).reciprocal()
+    weighted = values.mul_(gain).mul_(weight) if inplace else values * gain * weight
+    windows = weighted @ transform  # back to pixels, weighted
     # Added straight into views of ``total`` and ``coverage`` split into the tiling's windows:
     # no copy of the windows back into an image first (7% of the filter's time).
     count = windows.shape[0]

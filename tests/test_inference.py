@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from denoisecli.inference import Denoiser, _tile_layout
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.inference import Denoiser, _tile_layout, color_settings
 from denoisecli.metrics import psnr
+from denoisecli.pipeline import network_input, restored_lightness
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +170,19 @@ def test_a_gray_companion_cannot_name_its_own(tiny_model_path, tmp_path):
     main = _with_sidecar_key(tiny_model_path, tmp_path / "main.safetensors", "gray_model", "second.safetensors")
     with pytest.raises(DenoiseError, match="cannot name a companion of its own"):
         Denoiser.load(main, torch.device("cpu"))
+
+
+def test_the_restored_lightness_trains_the_network_on_a_batch_with_a_noise_free_image():
+    # train --restore-loss: the L that denoise writes, differentiable in the network's output.
+    model, sidecar = load_model(resolve_model_path("skip"))
+    _, restore = color_settings(sidecar)
+    generator = torch.Generator().manual_seed(2)
+    clean = torch.rand(2, 3, 40, 48, generator=generator).clamp(0.1, 0.9)
+    noisy = (clean + 0.1 * torch.randn(clean.shape, generator=generator)).clamp(0, 1)
+    noisy[1] = clean[1]  # reads no noise: its L correction is none, not 0 / 0
+    lab, network_in = network_input(noisy, model.config.chroma_input)
+    output = model(network_in)
+    restored = restored_lightness(lab, output, restore, noisy).output
+    assert torch.isfinite(restored).all() and not torch.allclose(restored, output)
+    restored.mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

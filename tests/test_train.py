@@ -279,3 +279,19 @@ def test_gray_crops_reach_the_network_as_gray_photos(photo_folder, tmp_path, mon
     seen.clear()
     fit(tiny_config(photo_folder, tmp_path / "colour"))
     assert not any(is_gray(clean) for clean, _ in seen)
+
+
+def test_the_restore_loss_trains_through_the_init_models_post_steps(photo_folder, tmp_path):
+    with pytest.raises(DenoiseError, match="--restore-loss .* give --init"):
+        fit(tiny_config(photo_folder, tmp_path / "no-init", restore_loss=1.0))
+    first = tmp_path / "first"
+    fit(tiny_config(photo_folder, first, steps=3))
+    sidecar = json.loads((first / "model.json").read_text())
+    sidecar["color"]["restore"]["wiener"] = {"block": 8, "stride": 4, "from_noise": [0.0, 0.0]}
+    (first / "model.json").write_text(json.dumps(sidecar))
+    second = tmp_path / "second"
+    summary = fit(tiny_config(photo_folder, second, init_from=str(first / "model.safetensors"), restore_loss=1.0))
+    exported = json.loads((second / "model.json").read_text())
+    assert exported["color"] == sidecar["color"]  # the post steps it was trained through
+    assert exported["training"]["restore_loss"] == 1.0
+    assert np.isfinite(summary["best_validation_psnr"])

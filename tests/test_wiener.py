@@ -189,3 +189,18 @@ def test_with_the_floor_a_clean_texture_read_as_noisy_loses_no_more_in_the_secon
     floored = dct_wiener(clean, pilot, sigma, repeat=torch.ones(1), floor=True)
     assert score(again) < score(once) - 0.5  # the first output's shrunken texture shrinks it again
     assert score(floored) >= score(once) - 0.02
+
+
+@pytest.mark.parametrize("floor", [False, True])
+def test_with_autograd_the_filter_gives_the_same_output_and_a_gradient_to_the_pilot(floor):
+    # train --restore-loss backpropagates through the filter; inference keeps its in-place steps.
+    generator = torch.Generator().manual_seed(7)
+    noisy = torch.rand(2, 1, 30, 41, generator=generator)
+    pilot = noisy + 0.1 * torch.rand(noisy.shape, generator=generator)
+    sigma, repeat = torch.tensor([0.1, 0.2]), torch.tensor([1.0, 0.5])
+    expected = dct_wiener(noisy, pilot, sigma, 1.0, 8, 4, True, repeat=repeat, floor=floor)
+    tracked = pilot.clone().requires_grad_()
+    got = dct_wiener(noisy, tracked, sigma, 1.0, 8, 4, True, repeat=repeat, floor=floor)
+    got.square().sum().backward()
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.isfinite(tracked.grad).all() and tracked.grad.abs().sum() > 0
