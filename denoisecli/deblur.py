@@ -69,8 +69,9 @@ def deblur_settings(sidecar: dict) -> dict | None:
 
 
 def luma(pixels: np.ndarray) -> np.ndarray:
-    """H x W x C (C = 1 or 3) in [0, 1] -> H x W: Rec. 601 luma, or the gray channel itself."""
-    if pixels.shape[2] == 1:
+    """H x W x C in [0, 1] -> H x W: Rec. 601 luma of RGB (alpha ignored), or the gray channel
+    itself (C = 1, or 2 with alpha)."""
+    if pixels.shape[2] < 3:
         return np.ascontiguousarray(pixels[..., 0], dtype=np.float32)
     return np.ascontiguousarray(pixels[..., :3].astype(np.float32) @ _LUMA)
 

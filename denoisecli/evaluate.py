@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from denoisecli.deblur import luma
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import Photo, find_images, read_photo, write_photo
 from denoisecli.metrics import psnr, ssim
-from denoisecli.noise import LUMA, blur, clip_to_photo, gaussian, knockout, salt_and_pepper
+from denoisecli.noise import blur, clip_to_photo, gaussian, knockout, salt_and_pepper
 
 SEED_CASES = ("clean", "gaussian", "saltpepper", "blur", "knockout")
 SALTPEPPER_AMOUNT = 0.05
@@ -119,12 +120,9 @@ def model_method(name_or_path: str, device: torch.device, precision: str = "floa
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
 
 
-_LUMA = np.array(LUMA, dtype=np.float32)
-
-
 def _as_gray(pixels: np.ndarray) -> np.ndarray:
     """H x W x 1: a gray photo as it is, a colour one (alpha dropped) as its BT.601 luma."""
-    return pixels[..., :1] if pixels.shape[2] < 3 else (pixels[..., :3] @ _LUMA)[..., None].astype(np.float32)
+    return luma(pixels)[..., None]
 
 
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
