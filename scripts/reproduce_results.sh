@@ -278,6 +278,34 @@ denoisecli evaluate "$CBSD68" --model "$GC8" --baseline ffdnet --protocol awgn -
 denoisecli evaluate ../shared/data/testsets/Set12 --model "$GC8" --model weights/candidates/skip-seventeenth-risk-repeat-floor.safetensors \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
+# The nineteenth session: the network trained through the restore step (train --restore-loss;
+# 62 CPU minutes, docs/RESULTS.md, "Training through the restore step"), then its two rules.
+# (Since then `skip` is RL10 and GC8 is weights/candidates/skip-eighteenth-gray-crops-t8.)
+GC8=weights/candidates/skip-eighteenth-gray-crops-t8.safetensors
+RL=weights/candidates/skip-nineteenth-restore-loss.safetensors
+RL10=weights/candidates/skip-nineteenth-restore-loss-t10.safetensors
+denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
+  -o runs/restore-loss-ft --init "$GC8" --steps 1000000 --time-limit 62 --batch-size 16 --crop-size 96 --lr 1e-4 \
+  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
+  --workers 1 --seed 6 --restore-loss 1
+denoisecli evaluate data/validation --model "$GC8" --model "$RL" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL" --protocol awgn --sigma 15,25,50 --awgn-noise float \
+  --seed 0 --threads "$THREADS"
+denoisecli evaluate data/validation --model "$RL10" --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL10" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL10" --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/BSD68 --model "$GC8" --model "$RL10" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS" --gray
+# The new default on the other protocols (reported, not gated).
+denoisecli evaluate "$CBSD68" --model skip --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS" --gray
+denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
