@@ -46,10 +46,10 @@ def sidecar_path(weights_path: Path) -> Path:
 
 
 def export_model(
-    model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None, color: dict | None = None
+    model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None, post_steps: dict | None = None
 ) -> Path:
     """Write eval-mode weights to ``path`` (.safetensors) and the sidecar beside it, atomically;
-    the sidecar's ``color`` block is ``color`` where given, else the defaults."""
+    ``post_steps`` (``color``, ``deblur``: another sidecar's) replace the default ``color``."""
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
@@ -57,13 +57,13 @@ def export_model(
         "format_version": FORMAT_VERSION,
         "variant": variant,
         "config": model.config.to_dict(),
-        "color": color
-        or {
+        "color": {
             "space": "lab",
             "network_channel": "L",
             "chroma": dict(DEFAULT_CHROMA),
             "restore": dict(DEFAULT_RESTORE),
         },
+        **(post_steps or {}),
         **(metadata or {}),
     }
     with atomic_path(path) as temporary:

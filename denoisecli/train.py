@@ -230,14 +230,19 @@ def validate(
     return float(torch.cat(scores).mean())
 
 
-def pipeline_color(config: TrainConfig) -> dict | None:
-    """The sidecar ``color`` block a --restore-loss run trains through: the --init model's
-    (None without --restore-loss). Raises ``DenoiseError`` if it has no --init to take it from."""
+POST_STEP_KEYS = ("color", "deblur")  # the sidecar's settings for the steps around the network
+
+
+def post_steps(config: TrainConfig) -> dict:
+    """The sidecar blocks a --restore-loss run trains through and exports: the --init model's
+    ``color`` and ``deblur`` (where it has them; none without --restore-loss). Raises
+    ``DenoiseError`` if it has no --init to take them from."""
     if config.restore_loss <= 0:
-        return None
+        return {}
     if not config.init_from:
         raise DenoiseError("--restore-loss trains through the post steps of the --init model; give --init")
-    return load_model(config.init_from)[1].get("color")
+    sidecar = load_model(config.init_from)[1]
+    return {key: sidecar[key] for key in POST_STEP_KEYS if key in sidecar}
 
 
 def fit(config: TrainConfig, on_event: Event | None = None) -> dict:
@@ -330,8 +335,8 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
 
     # With --restore-loss the run trains and validates through the --init model's post steps,
     # and its exported model keeps them; otherwise the defaults, as before.
-    sidecar_color = pipeline_color(config)
-    color = color_settings({"color": sidecar_color}) if sidecar_color else (DEFAULT_CHROMA, DEFAULT_RESTORE)
+    inherited = post_steps(config)
+    color = color_settings(inherited) if "color" in inherited else (DEFAULT_CHROMA, DEFAULT_RESTORE)
     validation = None
     if split["validation"]:
         clean_validation = validation_crops(
@@ -431,7 +436,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
                     record,
                     best_psnr,
                     clock.elapsed(),
-                    sidecar_color,
+                    inherited,
                 )
                 with metrics_file.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
@@ -461,9 +466,10 @@ def _save(
     record: dict,
     best_psnr: float,
     elapsed_seconds: float,
-    color: dict | None = None,
+    inherited: dict | None = None,
 ) -> float:
-    """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves."""
+    """Write ``last.pt`` always; ``best.pt`` and the exported model when validation improves
+    (its sidecar with the ``inherited`` blocks, ``post_steps``, in place of the defaults)."""
     score = record.get("validation_psnr", -record["loss"])
     improved = score > best_psnr
     best_psnr = max(best_psnr, score)
@@ -499,7 +505,7 @@ def _save(
                     **({"restore_loss": config.restore_loss} if config.restore_loss else {}),
                 },
             },
-            color,
+            inherited,
         )
         model.train()
     return best_psnr

@@ -288,10 +288,12 @@ def test_the_restore_loss_trains_through_the_init_models_post_steps(photo_folder
     fit(tiny_config(photo_folder, first, steps=3))
     sidecar = json.loads((first / "model.json").read_text())
     sidecar["color"]["restore"]["wiener"] = {"block": 8, "stride": 4, "from_noise": [0.0, 0.0]}
+    sidecar["deblur"] = {"max_sigma": 2.5}
     (first / "model.json").write_text(json.dumps(sidecar))
     second = tmp_path / "second"
     summary = fit(tiny_config(photo_folder, second, init_from=str(first / "model.safetensors"), restore_loss=1.0))
     exported = json.loads((second / "model.json").read_text())
     assert exported["color"] == sidecar["color"]  # the post steps it was trained through
+    assert exported["deblur"] == sidecar["deblur"]
     assert exported["training"]["restore_loss"] == 1.0
     assert np.isfinite(summary["best_validation_psnr"])
