@@ -299,6 +299,20 @@ denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL10" --baseline nlm --ba
   --sigma 25 --seed 0 --threads "$THREADS"
 denoisecli evaluate ../shared/data/testsets/BSD68 --model "$GC8" --model "$RL10" --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS" --gray
+# The third rule: a second round from RL10 (RL2, not shipped); its run and gates.
+RL2=weights/candidates/skip-nineteenth-restore-loss-2.safetensors
+denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
+  -o runs/restore-loss-ft2 --init "$RL10" --steps 1000000 --time-limit 24 --batch-size 16 --crop-size 96 --lr 5e-5 \
+  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
+  --workers 1 --seed 7 --restore-loss 1
+denoisecli evaluate data/validation --model "$RL10" --model "$RL2" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+denoisecli evaluate "$CBSD68" --model "$RL10" --model "$RL2" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS"
+denoisecli evaluate "$CBSD68" --model "$RL10" --model "$RL2" --baseline nlm --baseline median --protocol seed \
+  --sigma 25 --seed 0 --threads "$THREADS"
+denoisecli evaluate ../shared/data/testsets/BSD68 --model "$RL10" --model "$RL2" --protocol awgn --sigma 15,25,50 \
+  --awgn-noise float --seed 0 --threads "$THREADS" --gray
 # The new default on the other protocols (reported, not gated).
 denoisecli evaluate "$CBSD68" --model skip --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
