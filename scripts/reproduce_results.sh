@@ -284,35 +284,36 @@ python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 GC8=weights/candidates/skip-eighteenth-gray-crops-t8.safetensors
 RL=weights/candidates/skip-nineteenth-restore-loss.safetensors
 RL10=weights/candidates/skip-nineteenth-restore-loss-t10.safetensors
-denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/restore-loss-ft --init "$GC8" --steps 1000000 --time-limit 62 --batch-size 16 --crop-size 96 --lr 1e-4 \
-  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
-  --workers 1 --seed 6 --restore-loss 1
+# One --restore-loss round on GC8's recipe: run name, init weights, minutes, learning rate, seed.
+restore_loss_round() {
+  denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
+    -o "runs/$1" --init "$2" --steps 1000000 --time-limit "$3" --batch-size 16 --crop-size 96 --lr "$4" \
+    --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
+    --workers 1 --seed "$5" --restore-loss 1
+}
+restore_loss_round restore-loss-ft "$GC8" 62 1e-4 6
 denoisecli evaluate data/validation --model "$GC8" --model "$RL" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
 denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL" --protocol awgn --sigma 15,25,50 --awgn-noise float \
   --seed 0 --threads "$THREADS"
 denoisecli evaluate data/validation --model "$RL10" --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL10" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL10" --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate ../shared/data/testsets/BSD68 --model "$GC8" --model "$RL10" --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS" --gray
+# A rule's test-set gates for candidate $2 against the default $1: CBSD68 float AWGN with FFDNet,
+# CBSD68 seed with NLM and the median, BSD68 gray.
+test_set_gates() {
+  denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
+    --awgn-noise float --seed 0 --threads "$THREADS"
+  denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --baseline nlm --baseline median --protocol seed \
+    --sigma 25 --seed 0 --threads "$THREADS"
+  denoisecli evaluate ../shared/data/testsets/BSD68 --model "$1" --model "$2" --protocol awgn --sigma 15,25,50 \
+    --awgn-noise float --seed 0 --threads "$THREADS" --gray
+}
+test_set_gates "$GC8" "$RL10"
 # The third rule: a second round from RL10 (RL2, not shipped); its run and gates.
 RL2=weights/candidates/skip-nineteenth-restore-loss-2.safetensors
-denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/restore-loss-ft2 --init "$RL10" --steps 1000000 --time-limit 24 --batch-size 16 --crop-size 96 --lr 5e-5 \
-  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
-  --workers 1 --seed 7 --restore-loss 1
+restore_loss_round restore-loss-ft2 "$RL10" 24 5e-5 7
 denoisecli evaluate data/validation --model "$RL10" --model "$RL2" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
-denoisecli evaluate "$CBSD68" --model "$RL10" --model "$RL2" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS"
-denoisecli evaluate "$CBSD68" --model "$RL10" --model "$RL2" --baseline nlm --baseline median --protocol seed \
-  --sigma 25 --seed 0 --threads "$THREADS"
-denoisecli evaluate ../shared/data/testsets/BSD68 --model "$RL10" --model "$RL2" --protocol awgn --sigma 15,25,50 \
-  --awgn-noise float --seed 0 --threads "$THREADS" --gray
+test_set_gates "$RL10" "$RL2"
 # The new default on the other protocols (reported, not gated).
 denoisecli evaluate "$CBSD68" --model skip --model "$GC8" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
