@@ -186,9 +186,9 @@ def _add_filtered(total, coverage, tiling, values, power, noise_power, transform
     area, rows, columns = tiling
     block = int(transform.shape[0] ** 0.5)
     gain = power / (power + noise_power).clamp_min(1e-20)
-    # The pilot's mean as it is: L is centred on mid-grey, a gain would pull it there.
-    gain = _with_mean(gain, gain.new_ones(()).expand_as(gain[..., :1]), inplace)
-    weight = gain.square().sum(-1, keepdim=True).clamp_min(1e-6).reciprocal()
+    gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
+    weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
+    # Autograd needs ``values`` as it was for the gradient of ``gain``: out of place there.
     weighted = values.mul_(gain).mul_(weight) if inplace else values * gain * weight
     windows = weighted @ transform  # back to pixels, weighted
     # Added straight into views of ``total`` and ``coverage`` split into the tiling's windows:
