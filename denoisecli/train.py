@@ -336,7 +336,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     # With --restore-loss the run trains and validates through the --init model's post steps,
     # and its exported model keeps them; otherwise the defaults, as before.
     inherited = post_steps(config)
-    color = color_settings(inherited) if "color" in inherited else (DEFAULT_CHROMA, DEFAULT_RESTORE)
+    color = color_settings(inherited)  # the defaults where nothing is inherited
     validation = None
     if split["validation"]:
         clean_validation = validation_crops(
