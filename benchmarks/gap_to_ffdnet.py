@@ -42,9 +42,9 @@ def quantised(image: torch.Tensor) -> torch.Tensor:
     return torch.round(image.clamp(0, 1) * 255) / 255
 
 
-def split_scores(name: str, output: torch.Tensor, clean: torch.Tensor, lab_clean: torch.Tensor) -> dict[str, float]:
-    """RGB PSNR of ``output``, and of it with only its L or only its A/B kept (the rest clean)."""
-    lab = rgb_to_lab(quantised(output))
+def split_scores(name: str, output: torch.Tensor, lab: torch.Tensor, clean: torch.Tensor, lab_clean: torch.Tensor):
+    """RGB PSNR of ``output`` (``lab``: its LAB as written), and of it with only its L or only
+    its A/B kept (the rest clean)."""
     only_l = lab_to_rgb(torch.cat([lab[:, :1], lab_clean[:, 1:]], 1))
     only_ab = lab_to_rgb(torch.cat([lab_clean[:, :1], lab[:, 1:]], 1))
     return {
@@ -61,24 +61,24 @@ def scores_for(clean: torch.Tensor, sigma: float, seed: int, denoisers: dict, ff
     lab_noisy, noisy_l = network_input(noisy)
     with torch.no_grad():
         restored = ffdnet(noisy, torch.tensor([sigma / 255])).clamp(0, 1)
+    theirs = rgb_to_lab(quantised(restored))  # FFDNet's output as written
+    ffdnet_l = network_input(restored)[1]  # as a network's output would be
     row = {"L noisy": psnr(noisy_l, lab_clean[:, :1] / 50.0 - 1.0, peak=2).item()}
-    row |= split_scores("ffdnet", restored, clean, lab_clean)
+    row |= split_scores("ffdnet", restored, theirs, clean, lab_clean)
     pixels = noisy[0].permute(1, 2, 0).numpy()
     for name, denoiser in denoisers.items():
         output = torch.from_numpy(denoiser.pixels(pixels)).permute(2, 0, 1)[None]
-        row |= split_scores(name, output, clean, lab_clean)
-        ours, theirs = rgb_to_lab(quantised(output)), rgb_to_lab(quantised(restored))
+        ours = rgb_to_lab(quantised(output))
+        row |= split_scores(name, output, ours, clean, lab_clean)
         for label, lightness, ab in (
             (f"{name}'s L + ffdnet's A/B", ours, theirs),
             (f"ffdnet's L + {name}'s A/B", theirs, ours),
         ):
             swapped = lab_to_rgb(torch.cat([lightness[:, :1], ab[:, 1:]], 1))
             row[f"RGB {label}"] = psnr(quantised(swapped), clean).item()
-        ffdnet_l = network_input(restored)[1]
-        restore = denoiser.photo_restore(pixels)
         with torch.no_grad():
-            ours = network_output_to_image(lab_noisy, ffdnet_l, denoiser.chroma, restore, noisy)
-        row[f"RGB ffdnet's L + {name}'s post steps"] = psnr(quantised(ours), clean).item()
+            post = network_output_to_image(lab_noisy, ffdnet_l, denoiser.chroma, denoiser.photo_restore(pixels), noisy)
+        row[f"RGB ffdnet's L + {name}'s post steps"] = psnr(quantised(post), clean).item()
     return row
 
 
