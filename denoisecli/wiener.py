@@ -133,8 +133,8 @@ def dct_wiener(
         rows, columns = (padded_height - top) // block, (padded_width - left) // block
         tilings.append(((..., slice(top, top + rows * block), slice(left, left + columns * block)), rows, columns))
     again = repeat is not None and bool((torch.as_tensor(repeat) > 0).any())
-    # Autograd (``train --restore-loss``) needs every step out of place; inference keeps the
-    # in-place steps, which save copies of every window.
+    # Autograd (``train --restore-loss``) needs the windows' values out of place (their gradient
+    # reads them as they were); inference keeps them in place, which saves a copy of every window.
     inplace = not (torch.is_grad_enabled() and (noisy.requires_grad or pilot.requires_grad))
     total = noisy.new_zeros(count, 1, padded_height, padded_width)
     coverage = torch.zeros_like(total)
@@ -155,16 +155,17 @@ def dct_wiener(
     if not again:
         return first
     padded_first = pad_edges(first, padding)
+    # Reused in place; under autograd ``first`` was computed from them, so new ones there.
     total, coverage = (
         (total.zero_(), coverage.zero_()) if inplace else (torch.zeros_like(total), torch.zeros_like(total))
     )
     for (area, rows, columns), (values, first_power) in zip(tilings, kept, strict=True):
         own = (_to_windows(padded_first[area], block) @ transform.T)[:, 0]
         if floor:  # the first pilot's means, and at least its power
-            power = torch.maximum(own.square_() if inplace else own.square(), first_power)
+            power = torch.maximum(own.square_(), first_power)
         else:  # the mean from this pass's pilot, as in the first
             values = _with_mean(values, own[..., :1], inplace)
-            power = own.square_() if inplace else own.square()
+            power = own.square_()
         _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform, inplace)
     second = (total / coverage)[..., block : block + height, block : block + width]
     return torch.lerp(first, second, torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))

@@ -206,7 +206,8 @@ def test_with_autograd_the_filter_gives_the_same_output_and_a_gradient_to_the_pi
     assert torch.isfinite(tracked.grad).all() and tracked.grad.abs().sum() > 0
 
 
-def test_the_filters_gradient_is_its_derivative():
+@pytest.mark.parametrize("floor", [False, True])
+def test_the_filters_gradient_is_its_derivative(floor):
     # Autograd through in-place adds into views of the window sums: checked against finite differences.
     generator = torch.Generator().manual_seed(8)
     noisy = torch.rand(1, 1, 10, 13, generator=generator, dtype=torch.float64)
@@ -214,6 +215,6 @@ def test_the_filters_gradient_is_its_derivative():
     sigma = torch.tensor([0.1], dtype=torch.float64)
 
     def filtered(pilot):
-        return dct_wiener(noisy, pilot, sigma, 1.0, 4, 2, True, repeat=torch.ones(1), floor=True)
+        return dct_wiener(noisy, pilot, sigma, 1.0, 4, 2, True, repeat=torch.ones(1), floor=floor)
 
     assert torch.autograd.gradcheck(filtered, (pilot,), eps=1e-6, atol=1e-5)
