@@ -362,6 +362,13 @@ def train(
     gray_crops: Annotated[
         float, typer.Option(help="Share of crops made gray photos: luma in R, G and B, noise the same in all three.")
     ] = 0.0,
+    unclipped_noise: Annotated[
+        float,
+        typer.Option(
+            help="Share of crops whose noise stays float, unclipped and unquantised (the papers' AWGN "
+            "protocol); the rest are clipped to 8 bits as a saved photo is."
+        ),
+    ] = 0.0,
     validation_every: Annotated[int, typer.Option(help="Validate and checkpoint every N steps.")] = 200,
     validation_fraction: Annotated[float, typer.Option(help="Share of photos held out for validation.")] = 0.1,
     test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
@@ -398,7 +405,11 @@ def train(
         mix = tuple(float(part) for part in noise_mix.split(","))
         if len(mix) != 5:
             raise DenoiseError("--noise-mix takes five numbers: clean,gaussian,saltpepper,blur,knockout")
-        for name, share in (("--gray-noise", gray_noise), ("--gray-crops", gray_crops)):
+        for name, share in (
+            ("--gray-noise", gray_noise),
+            ("--gray-crops", gray_crops),
+            ("--unclipped-noise", unclipped_noise),
+        ):
             if not 0 <= share <= 1:
                 raise DenoiseError(f"{name} must be between 0 and 1, got {share:g}")
         noise = NoiseSettings(
@@ -410,6 +421,7 @@ def train(
             mix,
             gray_noise,
             gray_crops,
+            unclipped_noise,
         )
         config = TrainConfig(
             data_dirs=[str(path) for path in data],

@@ -66,6 +66,12 @@ def gray_photos(images: torch.Tensor, generator: torch.Generator, share: float) 
     sigma in L; shown both kinds, the network can tell them apart by its A/B inputs
     (docs/RESULTS.md, "Gray AWGN"). ``as_gray`` makes the clean crop gray; the corrupted one
     then keeps one channel of its noisy copy in all three (``as_gray``'s ``channel``)."""
+    return drawn_share(images, generator, share)
+
+
+def drawn_share(images: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor | None:
+    """A per-image draw with odds ``share`` (N x 1 x 1 x 1 bool); None at 0, which leaves the
+    generator untouched, so runs without the option see the noise they did."""
     if share <= 0:
         return None
     return (
@@ -150,6 +156,9 @@ class NoiseSettings:
     mix_weights: tuple[float, ...] = (1.0, 4.0, 1.0, 1.0, 1.0)  # MIX_CHOICES order
     gray_fraction: float = 0.0  # share of Gaussian noise drawn the same in every channel
     gray_crops: float = 0.0  # share of training crops made gray photos, noise and all (``gray_photos``)
+    # Share of training crops whose noisy copy stays float, unclipped and unquantised, as the
+    # papers' AWGN protocol makes it; the rest are clipped to 8 bits, as a saved photo is.
+    unclipped: float = 0.0
 
 
 def corruption(name: str, settings: NoiseSettings) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:

@@ -43,7 +43,7 @@ from denoisecli.errors import DenoiseError
 from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import Autoencoder, build_model, with_chroma_input
-from denoisecli.noise import NoiseSettings, as_gray, clip_to_photo, gray_photos, mixed
+from denoisecli.noise import NoiseSettings, as_gray, clip_to_photo, drawn_share, gray_photos, mixed
 from denoisecli.pipeline import network_input, network_output_to_image, restored_lightness
 from denoisecli.plots import line_chart, stack_vertically
 
@@ -78,7 +78,6 @@ class TrainConfig:
     # the --init model's sidecar settings: trains the network for what ``denoise`` writes from it.
     restore_loss: float = 0.0
     noise: NoiseSettings = field(default_factory=NoiseSettings)
-    clip_noisy: bool = True  # clip and quantise noisy inputs to 8 bits, as a saved photo is
     seed: int = 0
     device: str = "auto"
     validation_every: int = 200
@@ -179,13 +178,15 @@ def corrupt_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(clean, noisy) for a batch of clean crops: ``config.noise.gray_crops`` of them made gray
     photos first (``noise.gray_photos``: luma in R, G and B, one channel's noise kept in all
-    three), then the noise mix. Training and validation crops both come through here, so a
-    run's validation scores what it trains for (a gray-only run, gray crops)."""
+    three), then the noise mix, then 8-bit clipping for all but ``config.noise.unclipped`` of
+    them. Training and validation crops both come through here, so a run's validation scores
+    what it trains for (a gray-only run, gray crops)."""
     gray = gray_photos(clean, generator, config.noise.gray_crops)
     if gray is not None:
         clean = as_gray(clean, gray)
     noisy = mixed(clean, generator, config.noise)
-    noisy = clip_to_photo(noisy) if config.clip_noisy else noisy
+    unclipped = drawn_share(noisy, generator, config.noise.unclipped)
+    noisy = clip_to_photo(noisy) if unclipped is None else torch.where(unclipped, noisy, clip_to_photo(noisy))
     if gray is not None:
         noisy = as_gray(noisy, gray, channel=0)  # one channel's noise in all three
     return clean, noisy
