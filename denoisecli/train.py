@@ -234,12 +234,19 @@ def validate(
 POST_STEP_KEYS = ("color", "deblur")  # the sidecar's settings for the steps around the network
 
 
-def post_steps(config: TrainConfig) -> dict:
+POST_STEPS_FILE = "post_steps.json"  # a --restore-loss run's inherited blocks, kept for --resume
+
+
+def post_steps(config: TrainConfig, run_dir: Path) -> dict:
     """The sidecar blocks a --restore-loss run trains through and exports: the --init model's
-    ``color`` and ``deblur`` (where it has them; none without --restore-loss). Raises
-    ``DenoiseError`` if it has no --init to take them from."""
+    ``color`` and ``deblur`` (where it has them; none without --restore-loss). The run directory
+    keeps them, so a resumed run trains through the same steps without --init. Raises
+    ``DenoiseError`` if there is neither a kept copy nor an --init to take them from."""
     if config.restore_loss <= 0:
         return {}
+    kept = run_dir / POST_STEPS_FILE
+    if config.resume and kept.exists():
+        return json.loads(kept.read_text())
     if not config.init_from:
         raise DenoiseError("--restore-loss trains through the post steps of the --init model; give --init")
     sidecar = load_model(config.init_from)[1]
@@ -336,7 +343,9 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
 
     # With --restore-loss the run trains and validates through the --init model's post steps,
     # and its exported model keeps them; otherwise the defaults, as before.
-    inherited = post_steps(config)
+    inherited = post_steps(config, run_dir)
+    if inherited and rank.is_main:
+        write_json_atomic(run_dir / POST_STEPS_FILE, inherited)
     color = color_settings(inherited)  # the defaults where nothing is inherited
     validation = None
     if split["validation"]:

@@ -315,3 +315,12 @@ def test_the_restore_loss_trains_through_the_init_models_post_steps(photo_folder
     assert exported["deblur"] == sidecar["deblur"]
     assert exported["training"]["restore_loss"] == 1.0
     assert np.isfinite(summary["best_validation_psnr"])
+    # A resumed run trains through the steps its directory kept: no --init needed, and a changed
+    # --init model does not change them mid-run.
+    (first / "model.json").write_text(json.dumps({**sidecar, "deblur": {"max_sigma": 1.0}}))
+    fit(tiny_config(photo_folder, second, steps=9, restore_loss=1.0, resume=True))
+    assert load_training_state(second / "last.pt")["step"] == 9
+    resumed = tiny_config(
+        photo_folder, second, restore_loss=1.0, resume=True, init_from=str(first / "model.safetensors")
+    )
+    assert training.post_steps(resumed, second) == {"color": sidecar["color"], "deblur": sidecar["deblur"]}
