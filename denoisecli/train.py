@@ -512,6 +512,8 @@ def _save(
                     "min_texture": config.min_texture,
                     "seed": config.seed,
                     "data": config.data_dirs,
+                    "noise": asdict(config.noise),  # the mix, the ranges, the gray and unclipped shares
+                    **({"init": config.init_from} if config.init_from else {}),
                     **({"restore_loss": config.restore_loss} if config.restore_loss else {}),
                 },
             },

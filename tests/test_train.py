@@ -314,6 +314,8 @@ def test_the_restore_loss_trains_through_the_init_models_post_steps(photo_folder
     assert exported["color"] == sidecar["color"]  # the post steps it was trained through
     assert exported["deblur"] == sidecar["deblur"]
     assert exported["training"]["restore_loss"] == 1.0
+    assert exported["training"]["init"] == str(first / "model.safetensors")
+    assert exported["training"]["noise"]["mix_weights"] == [1.0, 4.0, 1.0, 1.0, 1.0]  # the recipe, noise and all
     assert np.isfinite(summary["best_validation_psnr"])
     # A resumed run trains through the steps its directory kept: no --init needed, and a changed
     # --init model does not change them mid-run.
