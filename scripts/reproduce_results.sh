@@ -284,12 +284,13 @@ python benchmarks/denoise_speed.py --big 50 --threads "$THREADS"
 GC8=weights/candidates/skip-eighteenth-gray-crops-t8.safetensors
 RL=weights/candidates/skip-nineteenth-restore-loss.safetensors
 RL10=weights/candidates/skip-nineteenth-restore-loss-t10.safetensors
-# One --restore-loss round on GC8's recipe: run name, init weights, minutes, learning rate, seed.
+# One --restore-loss round on GC8's recipe: run name, init weights, minutes, learning rate, seed,
+# then any further train options (a repeated option's last value wins).
 restore_loss_round() {
   denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
     -o "runs/$1" --init "$2" --steps 1000000 --time-limit "$3" --batch-size 16 --crop-size 96 --lr "$4" \
     --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
-    --workers 1 --seed "$5" --restore-loss 1
+    --workers 1 --seed "$5" --restore-loss 1 "${@:6}"
 }
 restore_loss_round restore-loss-ft "$GC8" 62 1e-4 6
 denoisecli evaluate data/validation --model "$GC8" --model "$RL" --protocol seed --sigma 25 --seed 0 \
@@ -321,6 +322,25 @@ denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --
   --awgn-noise float --seed 0 --threads "$THREADS" --gray
 denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
+# The twentieth session: float noise in training (train --unclipped-noise; docs/RESULTS.md,
+# "Float noise in training"). UC: half the crops unclipped, 65 minutes from RL10; gate 1 (failed),
+# the impulse thresholds (sidecars made from UC's with 8 / 12 / 14 / 16), the information runs.
+UC=weights/candidates/skip-twentieth-unclipped.safetensors
+restore_loss_round unclipped-ft "$RL10" 65 1e-4 8 --unclipped-noise 0.5
+denoisecli evaluate data/validation --model skip --model "$UC" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+for awgn in float clipped; do
+  denoisecli evaluate "$CBSD68" --model skip --model "$UC" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
+    --seed 0 --threads "$THREADS"
+done
+# UC2: a quarter unclipped, more salt-and-pepper, 35 minutes from RL10; its rule's gates.
+UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors
+restore_loss_round unclipped-ft2 "$RL10" 35 1e-4 9 --unclipped-noise 0.25 --noise-mix 1,3,3,1,2
+denoisecli evaluate data/validation --model skip --model "$UC2" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+test_set_gates skip "$UC2"
+denoisecli evaluate "$CBSD68" --model skip --model "$UC2" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
