@@ -333,14 +333,16 @@ for awgn in float clipped; do
   denoisecli evaluate "$CBSD68" --model skip --model "$UC" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
     --seed 0 --threads "$THREADS"
 done
-# UC2: a quarter unclipped, more salt-and-pepper, 35 minutes from RL10; its rule's gates.
+# UC2: a quarter unclipped, more salt-and-pepper, 35 minutes from RL10; gate 1 (failed; its run
+# also scored threshold 10, a sidecar made from UC2's), then the same information runs.
 UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors
 restore_loss_round unclipped-ft2 "$RL10" 35 1e-4 9 --unclipped-noise 0.25 --noise-mix 1,3,3,1,2
 denoisecli evaluate data/validation --model skip --model "$UC2" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
-test_set_gates skip "$UC2"
-denoisecli evaluate "$CBSD68" --model skip --model "$UC2" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
-  --seed 0 --threads "$THREADS"
+for awgn in float clipped; do
+  denoisecli evaluate "$CBSD68" --model skip --model "$UC2" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
+    --seed 0 --threads "$THREADS"
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
