@@ -323,26 +323,24 @@ denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --
 denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --protocol awgn --sigma 15,25,50 \
   --awgn-noise float --seed 0 --threads "$THREADS"
 # The twentieth session: float noise in training (train --unclipped-noise; docs/RESULTS.md,
-# "Float noise in training"). UC: half the crops unclipped, 65 minutes from RL10; gate 1 (failed),
-# the impulse thresholds (sidecars made from UC's with 8 / 12 / 14 / 16), the information runs.
-UC=weights/candidates/skip-twentieth-unclipped.safetensors
+# "Float noise in training"). Candidate $1 against the default: gate 1 on validation (it failed
+# for both), then CBSD68 in float and clipped noise for information.
+float_noise_checks() {
+  denoisecli evaluate data/validation --model skip --model "$1" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48
+  for awgn in float clipped; do
+    denoisecli evaluate "$CBSD68" --model skip --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
+      --seed 0 --threads "$THREADS"
+  done
+}
+# UC: half the crops unclipped, 65 minutes from RL10 (the impulse thresholds 8 / 12 / 14 / 16 were
+# scored on validation too, as sidecars made from UC's).
 restore_loss_round unclipped-ft "$RL10" 65 1e-4 8 --unclipped-noise 0.5
-denoisecli evaluate data/validation --model skip --model "$UC" --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-for awgn in float clipped; do
-  denoisecli evaluate "$CBSD68" --model skip --model "$UC" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
-    --seed 0 --threads "$THREADS"
-done
-# UC2: a quarter unclipped, more salt-and-pepper, 35 minutes from RL10; gate 1 (failed; its run
-# also scored threshold 10, a sidecar made from UC2's), then the same information runs.
-UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors
+float_noise_checks weights/candidates/skip-twentieth-unclipped.safetensors
+# UC2: a quarter unclipped, more salt-and-pepper, 35 minutes from RL10 (gate 1 also scored
+# threshold 10, a sidecar made from UC2's).
 restore_loss_round unclipped-ft2 "$RL10" 35 1e-4 9 --unclipped-noise 0.25 --noise-mix 1,3,3,1,2
-denoisecli evaluate data/validation --model skip --model "$UC2" --protocol seed --sigma 25 --seed 0 \
-  --threads "$THREADS" --psnr-cap 48
-for awgn in float clipped; do
-  denoisecli evaluate "$CBSD68" --model skip --model "$UC2" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
-    --seed 0 --threads "$THREADS"
-done
+float_noise_checks weights/candidates/skip-twentieth-unclipped-2.safetensors
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
