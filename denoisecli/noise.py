@@ -59,8 +59,7 @@ LUMA = (0.299, 0.587, 0.114)
 
 
 def gray_photos(images: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor | None:
-    """Which of ``images`` (N x 3) to make gray photos (N x 1 x 1 x 1 bool), drawn per image with
-    odds ``share``; None at 0, which draws nothing, so runs without it see the noise they did.
+    """Which of ``images`` (N x 3) to make gray photos: ``drawn_share`` with odds ``share``.
 
     A gray photo arrives with A and B at zero and its noise the same in R, G and B, all of its
     sigma in L; shown both kinds, the network can tell them apart by its A/B inputs

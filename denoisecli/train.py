@@ -232,8 +232,6 @@ def validate(
 
 
 POST_STEP_KEYS = ("color", "deblur")  # the sidecar's settings for the steps around the network
-
-
 POST_STEPS_FILE = "post_steps.json"  # a --restore-loss run's inherited blocks, kept for --resume
 
 

@@ -153,7 +153,7 @@ def test_crops_are_exact_8_bit_values(photo_folder):
 
 
 def test_noisy_crops_are_clipped_8_bit_photos_unless_drawn_unclipped():
-    from denoisecli.noise import NoiseSettings
+    from denoisecli.noise import NoiseSettings, clip_to_photo
 
     clean = torch.full((8, 3, 16, 16), 0.98)  # near white: sigma 50 noise crosses 1 often
     gaussian_only = NoiseSettings(gaussian_sigma=(50.0, 50.0), mix_weights=(0.0, 1.0, 0.0, 0.0, 0.0))
@@ -165,7 +165,7 @@ def test_noisy_crops_are_clipped_8_bit_photos_unless_drawn_unclipped():
     clipped, kept, half = noisy(0.0), noisy(1.0), noisy(0.5)
     assert clipped.max() <= 1 and torch.equal(clipped * 255, (clipped * 255).round())
     assert kept.max() > 1.1 and not torch.equal(kept * 255, (kept * 255).round())
-    assert torch.equal(clipped, training.clip_to_photo(kept))  # the same noise, only the clipping differs
+    assert torch.equal(clipped, clip_to_photo(kept))  # the same noise, only the clipping differs
     per_crop = (half > 1).flatten(1).any(1)
     assert 0 < per_crop.sum() < 8  # a share of whole crops, not of pixels
 
