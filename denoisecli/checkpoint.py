@@ -19,6 +19,7 @@ from denoisecli.atomic import atomic_path
 from denoisecli.color import check_risk_choices
 from denoisecli.detail import check_sharpening_guard, check_strength_schedule
 from denoisecli.errors import DenoiseError
+from denoisecli.impulses import check_prefill_settings
 from denoisecli.models import VARIANTS, Autoencoder, ModelConfig
 from denoisecli.wiener import check_wiener_settings
 
@@ -95,6 +96,7 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict]:
         check_strength_schedule(restore.get("strength_by_noise"))
         check_wiener_settings(restore.get("wiener"))
         check_sharpening_guard(restore.get("sharpening_guard"))
+        check_prefill_settings(restore.get("prefill_impulses"))
         check_risk_choices(sidecar.get("color", {}).get("chroma", {}).get("choose_by_risk"))
         for switch in ("lab_noise", "lightness_from_chroma", "noise_from_differences"):
             if not isinstance(restore.get(switch, False), bool):

@@ -19,6 +19,7 @@ from denoisecli.checkpoint import DEFAULT_CHROMA, DEFAULT_RESTORE, gray_model_pa
 from denoisecli.deblur import blur_to_undo, deblur, deblur_settings, luma_noise
 from denoisecli.errors import DenoiseError
 from denoisecli.imageio import DEFAULT_MAX_MEGAPIXELS, read_photo, write_photo
+from denoisecli.impulses import prefill_impulses
 from denoisecli.models import Autoencoder, coarse_decoders, fold_batch_norm
 from denoisecli.pipeline import network_input, network_output_to_image
 
@@ -177,6 +178,10 @@ class Denoiser:
         blur = blur_to_undo(pixels, self.deblur, noise) if self.deblur else 0.0
         if blur:
             return deblur(pixels.astype(np.float32, copy=True), blur, self.deblur["noise_ratio"]), blur
+        prefill = self.restore.get("prefill_impulses") if self.restore else None
+        if prefill:
+            # Before the tiles, so tiles agree, and after the deblurring check, which reads the photo as it came.
+            pixels = prefill_impulses(pixels, **prefill)
         return self._tiles(pixels, tile, overlap, self.photo_restore(pixels, noise)), 0.0
 
     def photo_restore(self, pixels: np.ndarray, noise: float | None = None) -> dict | None:
