@@ -89,3 +89,14 @@ def test_the_denoiser_runs_its_network_on_the_prefilled_photo(tiny_model_path):
     noisy[hits] = (np.random.default_rng(1).random(hits.sum()) < 0.5)[:, None]
     np.testing.assert_array_equal(prefilling.pixels(noisy), plain.pixels(prefill_impulses(noisy, **settings)))
     assert not np.array_equal(prefilling.pixels(noisy), plain.pixels(noisy))
+
+
+def test_a_noisy_photo_is_left_to_the_network_above_the_most_noise():
+    pixels = smooth_rgb(64, 64)
+    hits = np.random.default_rng(0).random(pixels.shape[:2]) < 0.05
+    pixels[hits] = 1.0
+    noisy = np.clip(pixels + np.random.default_rng(1).normal(0, 25 / 255, pixels.shape), 0, 1).astype(np.float32)
+    noisy[hits] = 1.0
+    assert prefill_impulses(noisy, threshold=0.3, most_noise=12) is noisy
+    assert (prefill_impulses(noisy, threshold=0.3, most_noise=30) != noisy).any()
+    assert (prefill_impulses(pixels, threshold=0.3, most_noise=12) != pixels).any()  # salt on a clean photo
