@@ -40,6 +40,7 @@ from denoisecli.data import (
     validation_crops,
 )
 from denoisecli.errors import DenoiseError
+from denoisecli.impulses import prefill_batch
 from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
 from denoisecli.models import Autoencoder, build_model, with_chroma_input
@@ -196,8 +197,11 @@ VALIDATION_BATCH = 16
 
 
 @torch.no_grad()
-def corrupted_validation(clean: torch.Tensor, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The validation crops as ``corrupt_batch`` makes them (clean, noisy), drawn once per run.
+def corrupted_validation(
+    clean: torch.Tensor, config: TrainConfig, prefill: dict | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation crops as ``corrupt_batch`` makes them (clean, noisy), drawn once per run,
+    with ``prefill`` (``impulses.prefill_batch``) as the training crops get it.
 
     Drawn on the CPU: CUDA's generator gives other numbers for the same seed, and a validation
     score must mean the same on every machine.
@@ -206,7 +210,7 @@ def corrupted_validation(clean: torch.Tensor, config: TrainConfig) -> tuple[torc
     for start in range(0, clean.shape[0], VALIDATION_BATCH):
         generator = noise_generator(VALIDATION_NOISE_SEED, start, torch.device("cpu"))
         pairs.append(corrupt_batch(clean[start : start + VALIDATION_BATCH].cpu(), config, generator))
-    return torch.cat([pair[0] for pair in pairs]), torch.cat([pair[1] for pair in pairs])
+    return torch.cat([pair[0] for pair in pairs]), prefill_batch(torch.cat([pair[1] for pair in pairs]), prefill)
 
 
 @torch.no_grad()
@@ -345,12 +349,15 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
     if inherited and rank.is_main:
         write_json_atomic(run_dir / POST_STEPS_FILE, inherited)
     color = color_settings(inherited)  # the defaults where nothing is inherited
+    # An inherited sidecar that fills impulses before its network (``impulses``) gets crops
+    # filled the same way: the network is trained on what ``denoise`` will hand it.
+    prefill = color[1].get("prefill_impulses") if color[1] else None
     validation = None
     if split["validation"]:
         clean_validation = validation_crops(
             split["validation"], config.crop_size, config.validation_crops, config.zoom_out, config.min_texture
         )
-        validation = corrupted_validation(clean_validation, config)
+        validation = corrupted_validation(clean_validation, config, prefill)
     per_rank = config.batch_size // rank.world
     crops = RandomCrops(
         split["train"],
@@ -399,6 +406,7 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         generator = noise_generator(config.seed, step * rank.world + rank.rank, device)
         with torch.no_grad():
             clean, noisy = corrupt_batch(clean, config, generator)
+            noisy = prefill_batch(noisy, prefill)
             noisy_lab, network_in = network_input(noisy, model.config.chroma_input)
             _, target = network_input(clean)  # L: the network's output
         network_in = network_in.contiguous(memory_format=memory_format)

@@ -100,3 +100,17 @@ def test_a_noisy_photo_is_left_to_the_network_above_the_most_noise():
     assert prefill_impulses(noisy, threshold=0.3, most_noise=12) is noisy
     assert (prefill_impulses(noisy, threshold=0.3, most_noise=30) != noisy).any()
     assert (prefill_impulses(pixels, threshold=0.3, most_noise=12) != pixels).any()  # salt on a clean photo
+
+
+def test_a_clipped_line_one_pixel_wide_and_a_small_highlight_stay_as_the_restore_steps_fill_has_it():
+    pixels = np.full((16, 16, 3), 0.1, np.float32)
+    pixels[12, 2:14] = 1.0  # a wire against the sky: each inner pixel has white on opposite sides
+    pixels[2:11, 12] = 1.0  # and a vertical one
+    pixels[7:9, 6:8] = 1.0  # a 2x2 catchlight
+    pixels[3, 3] = 1.0  # a lone white pixel: salt or a hot pixel
+    filled = prefill_impulses(pixels, threshold=0.3)
+    changed = {
+        (int(row), int(column)) for row, column in zip(*np.nonzero((filled != pixels).any(axis=-1)), strict=True)
+    }
+    # The lone pixel and the lines' free ends, which have a single white neighbour.
+    assert changed == {(3, 3), (12, 2), (12, 13), (2, 12), (10, 12)}

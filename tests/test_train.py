@@ -11,6 +11,7 @@ from conftest import run_torchrun, smooth_rgb, write_png
 from denoisecli import train as training
 from denoisecli.checkpoint import load_model, load_training_state
 from denoisecli.errors import DenoiseError
+from denoisecli.impulses import prefill_batch
 from denoisecli.models import build_model
 from denoisecli.train import OPTIMIZERS, SCHEDULES, TrainConfig, build_optimizer, build_scheduler, fit
 
@@ -326,3 +327,30 @@ def test_the_restore_loss_trains_through_the_init_models_post_steps(photo_folder
         photo_folder, second, restore_loss=1.0, resume=True, init_from=str(first / "model.safetensors")
     )
     assert training.post_steps(resumed, second) == {"color": sidecar["color"], "deblur": sidecar["deblur"]}
+
+
+def test_a_run_through_post_steps_that_fill_impulses_trains_on_filled_crops(photo_folder, tmp_path, monkeypatch):
+    from denoisecli.noise import NoiseSettings
+
+    first = tmp_path / "first"
+    fit(tiny_config(photo_folder, first, steps=3))
+    sidecar = json.loads((first / "model.json").read_text())
+    settings = {"threshold": 0.3, "least_share": 0.001}
+    sidecar["color"]["restore"]["prefill_impulses"] = settings
+    (first / "model.json").write_text(json.dumps(sidecar))
+    calls = []
+
+    def spy(noisy, given):
+        filled = prefill_batch(noisy, given)
+        calls.append((given, noisy.shape[0], not torch.equal(filled, noisy)))
+        return filled
+
+    monkeypatch.setattr(training, "prefill_batch", spy)
+    salt_and_pepper_only = NoiseSettings(mix_weights=(0.0, 0.0, 1.0, 0.0, 0.0))
+    init = str(first / "model.safetensors")
+    fit(tiny_config(photo_folder, tmp_path / "second", init_from=init, restore_loss=1.0, noise=salt_and_pepper_only))
+    # The validation crops once, then every one of the 6 training batches; each had salt to fill.
+    assert [(given, filled) for given, _, filled in calls] == [(settings, True)] * 7
+    calls.clear()
+    fit(tiny_config(photo_folder, tmp_path / "third", noise=salt_and_pepper_only))  # no post steps inherited
+    assert calls and all(given is None for given, _, _ in calls)
