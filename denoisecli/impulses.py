@@ -38,7 +38,8 @@ _OUTSIDE = 2  # the kind of a pixel past the photo's edge: neither an extreme no
 
 def check_prefill_settings(value) -> None:
     """Raise ValueError unless ``value`` (a sidecar's ``restore.prefill_impulses``) is None or a
-    dict of ``threshold`` (0-1) with optional ``most_same`` (0-8) and ``least_neighbours`` (1-8)."""
+    dict of ``threshold`` (0-1) with optional ``most_same`` (0-8), ``least_neighbours`` (1-8),
+    ``least_share`` (0-1) and ``most_noise`` (0-255)."""
     if value is None:
         return
     try:
@@ -56,7 +57,8 @@ def check_prefill_settings(value) -> None:
         valid = False
     if not valid:
         raise ValueError(
-            f"prefill_impulses must be {{'threshold': 0-1, 'most_same': 0-8, 'least_neighbours': 1-8}}, got {value!r}"
+            "prefill_impulses must be {'threshold': 0-1} with optional 'most_same' 0-8, 'least_neighbours' 1-8, "
+            f"'least_share' 0-1 and 'most_noise' 0-255, got {value!r}"
         )
 
 
@@ -71,8 +73,7 @@ def prefill_impulses(
     """``pixels`` (H x W x C float in [0, 1]) with its isolated black and white pixels replaced by
     the mean of their neighbours that are neither (module docstring); ``pixels`` itself when there
     is nothing to fill. Only the pixels whose first channel is black or white are looked at, so a
-    photo with few costs about one comparison per pixel (3 ms a megapixel here; a whole-array
-    test took ten times that)."""
+    photo without any costs one comparison per pixel (benchmarks/prefill_speed.py)."""
     height, width = pixels.shape[:2]
     extreme_first = np.abs(pixels[..., 0] - 0.5) == 0.5  # black or white in the first channel
     if not extreme_first.any():
@@ -91,6 +92,7 @@ def prefill_impulses(
     neighbours = [kind[rows + 1 + dy, columns + 1 + dx] for dy, dx in _NEIGHBOURS]
     alike = np.stack([neighbour == own for neighbour in neighbours], axis=1)  # n x 8
     isolated = (alike.sum(axis=1) <= most_same) & ~_inside_a_line(alike)
+    extremes = rows, columns  # all of them, for the noise reading
     rows, columns, own = rows[isolated], columns[isolated], own[isolated]
     count = np.zeros(len(rows), dtype=np.int8)
     total = np.zeros((len(rows), pixels.shape[-1]), dtype=np.float32)
@@ -107,7 +109,7 @@ def prefill_impulses(
         return pixels
     if most_noise is not None:
         extreme = np.zeros((height, width), dtype=bool)
-        extreme[rows, columns] = True
+        extreme[extremes] = True
         if _luma_noise(pixels, extreme) > most_noise:
             return pixels
     filled = pixels.copy()

@@ -326,10 +326,10 @@ denoisecli evaluate ../shared/data/testsets/Set12 --model skip --model "$GC8" --
 # "Float noise in training"). Candidate $1 against the default: gate 1 on validation (it failed
 # for both), then CBSD68 in float and clipped noise for information.
 float_noise_checks() {
-  denoisecli evaluate data/validation --model skip --model "$1" --protocol seed --sigma 25 --seed 0 \
+  denoisecli evaluate data/validation --model "$RL10" --model "$1" --protocol seed --sigma 25 --seed 0 \
     --threads "$THREADS" --psnr-cap 48
   for awgn in float clipped; do
-    denoisecli evaluate "$CBSD68" --model skip --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
+    denoisecli evaluate "$CBSD68" --model "$RL10" --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
       --seed 0 --threads "$THREADS"
   done
 }
@@ -341,6 +341,30 @@ float_noise_checks weights/candidates/skip-twentieth-unclipped.safetensors
 # threshold 10, a sidecar made from UC2's).
 restore_loss_round unclipped-ft2 "$RL10" 35 1e-4 9 --unclipped-noise 0.25 --noise-mix 1,3,3,1,2
 float_noise_checks weights/candidates/skip-twentieth-unclipped-2.safetensors
+# The twenty-first session: impulses filled before the network (docs/RESULTS.md, "Salt-and-pepper
+# filled before the network"). Candidate $2 against $1 under rule P3's five gates: validation in
+# colour and gray; CBSD68 seed with NLM and the median; CBSD68 float and clipped AWGN; BSD68 gray,
+# seed and float AWGN; speed. P and P2 were sidecars in /tmp: RL10's with prefill_impulses
+# {"threshold": 0.3, "least_share": 0.0005}, and "most_noise": 12 added.
+prefill_gates() {
+  local gray awgn
+  for gray in "" --gray; do  # validation in colour, then in gray
+    denoisecli evaluate data/validation --model "$1" --model "$2" --protocol seed --sigma 25 --seed 0 \
+      --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+  done
+  denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --baseline nlm --baseline median --protocol seed \
+    --sigma 25 --seed 0 --threads "$THREADS"
+  for awgn in float clipped; do
+    denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --protocol awgn --sigma 15,25,50 --awgn-noise "$awgn" \
+      --seed 0 --threads "$THREADS"
+  done
+  denoisecli evaluate ../shared/data/testsets/BSD68 --gray --model "$1" --model "$2" --protocol seed --sigma 25 \
+    --seed 0 --threads "$THREADS"
+  denoisecli evaluate ../shared/data/testsets/BSD68 --gray --model "$1" --model "$2" --protocol awgn \
+    --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+  python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$1" "$2"
+}
+prefill_gates "$RL10" skip
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float

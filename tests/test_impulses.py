@@ -64,6 +64,8 @@ def test_a_photo_with_fewer_impulses_than_the_least_share_is_left_alone():
         {"threshold": 0.3, "most_same": 9},
         {"threshold": 0.3, "least_neighbours": 0},
         {"threshold": 0.3, "radius": 2},
+        {"threshold": 0.3, "least_share": 2},
+        {"threshold": 0.3, "most_noise": -1},
         {"threshold": "x"},
         [0.3],
     ],
@@ -114,3 +116,13 @@ def test_a_clipped_line_one_pixel_wide_and_a_small_highlight_stay_as_the_restore
     }
     # The lone pixel and the lines' free ends, which have a single white neighbour.
     assert changed == {(3, 3), (12, 2), (12, 13), (2, 12), (10, 12)}
+
+
+def test_the_noise_reading_leaves_clipped_areas_out():
+    """A photo two thirds clipped to black reads as noise-free if the flat black counts."""
+    rng = np.random.default_rng(3)
+    noisy = np.clip(0.5 + rng.normal(0, 20 / 255, (60, 60, 3)), 0.01, 0.99).astype(np.float32)
+    noisy[:, :40] = 0.0
+    noisy[rng.random((60, 60)) < 0.05] = 1.0  # salt all over
+    assert prefill_impulses(noisy, threshold=0.3, most_noise=12) is noisy
+    assert prefill_impulses(noisy, threshold=0.3, most_noise=30) is not noisy

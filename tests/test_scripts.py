@@ -171,3 +171,15 @@ def test_downscale_photos_brings_pool_photos_to_a_test_sets_scale(tmp_path):
     subprocess.run([*command, "--side", "20", "--long", "30"], check=True, capture_output=True)
     sizes = {path.name: Image.open(path).size for path in (tmp_path / "out").iterdir()}
     assert sizes == {"wide.png": (30, 20), "tall.png": (20, 30)}
+
+
+def test_prefill_speed_benchmark_times_both_noises_and_fills_the_salt(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(64, 64, seed=2))
+    command = [sys.executable, str(ROOT / "benchmarks" / "prefill_speed.py"), str(photos), "--repeats", "1"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert json.loads(printed.splitlines()[-1]).keys() == {"gaussian25", "saltpepper5"}
+    assert "| saltpepper5 |" in printed and printed.split("| saltpepper5 |")[1].split("|")[1].strip() == "1"
