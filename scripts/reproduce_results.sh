@@ -365,6 +365,18 @@ prefill_gates() {
   python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$1" "$2"
 }
 prefill_gates "$RL10" skip
+# UF: 50 minutes from the default through its post steps (its crops' impulses filled), a third
+# of the crops unclipped; rule UF's gates against the default (all ran; gate 1 failed).
+restore_loss_round prefill-ft weights/skip.safetensors 50 1e-4 10 --unclipped-noise 0.35
+UF=weights/candidates/skip-twenty-first-filled-crops.safetensors
+for gray in "" --gray; do
+  denoisecli evaluate data/validation --model skip --model "$UF" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+done
+denoisecli evaluate "$CBSD68" --model skip --model "$UF" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+test_set_gates skip "$UF"
+python benchmarks/prefill_speed.py "$CBSD68" --limit 20
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
