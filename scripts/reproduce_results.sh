@@ -377,6 +377,7 @@ denoisecli evaluate "$CBSD68" --model skip --model "$UF" --protocol awgn --sigma
   --seed 0 --threads "$THREADS"
 test_set_gates skip "$UF"
 python benchmarks/prefill_speed.py "$CBSD68" --limit 20
+python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
