@@ -73,7 +73,7 @@ def luma(pixels: np.ndarray) -> np.ndarray:
     itself (C = 1, or 2 with alpha)."""
     if pixels.shape[2] < 3:
         return np.ascontiguousarray(pixels[..., 0], dtype=np.float32)
-    return np.ascontiguousarray(pixels[..., :3].astype(np.float32) @ _LUMA)
+    return np.ascontiguousarray(pixels[..., :3].astype(np.float32, copy=False) @ _LUMA)
 
 
 def measure_blur(gray: np.ndarray, settings: dict = DEFAULT_DEBLUR) -> float:

@@ -223,15 +223,22 @@ _RING = [0, 1, 2, 5, 8, 7, 6, 3]  # a 3x3 window's 8 neighbours (row-major indic
 
 
 def _inside_a_line(weights: torch.Tensor) -> torch.Tensor:
-    """Per 3x3 window of trust weights (n x 9): exactly two untrusted neighbours, at least three
-    steps apart around the ring, i.e. a line through the centre, straight or bent by 45 degrees.
-    Two untrusted neighbours side by side (an L or a corner) are a cluster, as salt makes."""
-    untrusted = weights[:, _RING] < 0.5
-    steps = torch.arange(8, device=weights.device)
-    first = torch.where(untrusted, steps, 8).amin(dim=1)
-    last = torch.where(untrusted, steps, -1).amax(dim=1)
+    """Per 3x3 window of trust weights (n x 9): its untrusted neighbours form a line through the
+    centre (``line_through``)."""
+    return line_through(weights[:, _RING] < 0.5)
+
+
+def line_through(ring: torch.Tensor) -> torch.Tensor:
+    """Per pixel (n x 8 bool: its neighbours in order around it, True where marked): exactly two
+    marked neighbours, at least three steps apart around the ring, i.e. a line through the pixel,
+    straight or bent by 45 degrees. Two marked neighbours side by side (an L or a corner) are a
+    cluster, as salt makes. The restore step's fill and the fill before the network
+    (``impulses``) both spare such lines."""
+    steps = torch.arange(8, device=ring.device)
+    first = torch.where(ring, steps, 8).amin(dim=1)
+    last = torch.where(ring, steps, -1).amax(dim=1)
     apart = torch.minimum(last - first, 8 - (last - first))
-    return (untrusted.sum(dim=1) == 2) & (apart >= 3)
+    return (ring.sum(dim=1) == 2) & (apart >= 3)
 
 
 def fill_impulses(image: torch.Tensor, impulses: Impulses | None) -> torch.Tensor:

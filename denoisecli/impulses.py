@@ -28,11 +28,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from denoisecli.noise import LUMA, estimate_noise_level
+from denoisecli.deblur import luma
+from denoisecli.detail import line_through
+from denoisecli.noise import estimate_noise_level
 
 PREFILL_KEYS = {"threshold", "most_same", "least_neighbours", "least_share", "most_noise"}
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
-_RING_STEP = np.array([0, 1, 2, 7, 3, 6, 5, 4])  # each of _NEIGHBOURS' place going round the pixel
+_RING_ORDER = [0, 1, 2, 4, 7, 6, 5, 3]  # _NEIGHBOURS going round the pixel from its top left
 _OUTSIDE = 2  # the kind of a pixel past the photo's edge: neither an extreme nor a neighbour to fill from
 
 
@@ -91,7 +93,9 @@ def prefill_impulses(
     kind[rows + 1, columns + 1] = own
     neighbours = [kind[rows + 1 + dy, columns + 1 + dx] for dy, dx in _NEIGHBOURS]
     alike = np.stack([neighbour == own for neighbour in neighbours], axis=1)  # n x 8
-    isolated = (alike.sum(axis=1) <= most_same) & ~_inside_a_line(alike)
+    # A clipped line one pixel wide (a wire against the sky) stays, as in the restore step's fill.
+    in_a_line = line_through(torch.from_numpy(alike[:, _RING_ORDER])).numpy()
+    isolated = (alike.sum(axis=1) <= most_same) & ~in_a_line
     extremes = rows, columns  # all of them, for the noise reading
     rows, columns, own = rows[isolated], columns[isolated], own[isolated]
     count = np.zeros(len(rows), dtype=np.int8)
@@ -102,7 +106,7 @@ def prefill_impulses(
         row, column = (rows + dy).clip(0, height - 1), (columns + dx).clip(0, width - 1)  # clipped: not usable anyway
         total += pixels[row, column] * usable[:, None]
     fill = total / np.maximum(count, 1)[:, None]
-    brightness = fill @ np.asarray(LUMA, dtype=np.float32) if pixels.shape[-1] == 3 else fill[:, 0]
+    brightness = luma(fill[None])[0]
     stands_out = np.abs(brightness - (own == 1)) > threshold
     keep = (count >= least_neighbours) & stands_out
     if not keep.any() or keep.sum() < least_share * height * width:
@@ -117,18 +121,6 @@ def prefill_impulses(
     return filled
 
 
-def _inside_a_line(alike: np.ndarray) -> np.ndarray:
-    """Per pixel (n x 8, neighbours in ``_NEIGHBOURS`` order, True where of the pixel's own
-    kind): exactly two such neighbours at least three steps apart around the pixel, i.e. a
-    clipped line one pixel wide through it (a wire against the sky), which stays: the same rule
-    as the restore step's fill (``detail._inside_a_line``)."""
-    steps = np.where(alike, _RING_STEP, -1)
-    last = steps.max(axis=1)
-    first = np.where(alike, _RING_STEP, 8).min(axis=1)
-    apart = np.minimum(last - first, 8 - (last - first))
-    return (alike.sum(axis=1) == 2) & (apart >= 3)
-
-
 def _kind(values: np.ndarray) -> np.ndarray:
     """Per pixel (n x C values): 1 white in every channel, -1 black in every channel, 0 neither."""
     return (values == 1).all(axis=-1).astype(np.int8) - (values == 0).all(axis=-1).astype(np.int8)
@@ -136,9 +128,8 @@ def _kind(values: np.ndarray) -> np.ndarray:
 
 def _luma_noise(pixels: np.ndarray, extreme: np.ndarray) -> float:
     """The photo's luma noise (0-255), read where no window holds a black or white pixel."""
-    luma = pixels @ np.asarray(LUMA, dtype=np.float32) if pixels.shape[-1] == 3 else pixels[..., 0]
     valid = torch.from_numpy(~extreme)[None, None]
-    return float(estimate_noise_level(torch.from_numpy(np.ascontiguousarray(luma))[None, None], valid, step=2)[0]) * 255
+    return float(estimate_noise_level(torch.from_numpy(luma(pixels))[None, None], valid, step=2)[0]) * 255
 
 
 def prefill_batch(noisy: torch.Tensor, settings: dict | None) -> torch.Tensor:
