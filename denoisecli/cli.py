@@ -373,6 +373,9 @@ def train(
     validation_fraction: Annotated[float, typer.Option(help="Share of photos held out for validation.")] = 0.1,
     test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 1,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of the training process (default: 1 on a GPU, else all).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, crops and noise.")] = 0,
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
     compile: Annotated[bool, typer.Option(help="torch.compile the model.")] = False,
@@ -450,6 +453,7 @@ def train(
             validation_fraction=validation_fraction,
             test_fraction=test_fraction,
             workers=workers,
+            threads=threads,
             compile=compile,
             resume=resume,
             epochs=epochs,

@@ -86,6 +86,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 1
+    threads: int | None = None  # this process's CPU threads; None: ``training_threads`` decides
     compile: bool = False
     resume: bool = False
     init_from: str | None = None  # start from these weights (.safetensors), e.g. to fine-tune
@@ -265,10 +266,30 @@ def fit(config: TrainConfig, on_event: Event | None = None) -> dict:
     rank = distributed.current_rank()
     device = distributed.device_for(config.device, rank)
     rank = distributed.start(device)
+    previous_threads = torch.get_num_threads()
+    threads = training_threads(config, device)
+    if threads:
+        torch.set_num_threads(threads)
     try:
         return _fit(config, emit, rank, device)
     finally:
+        torch.set_num_threads(previous_threads)
         distributed.stop()
+
+
+def training_threads(config: TrainConfig, device: torch.device) -> int | None:
+    """The CPU threads a training process computes with: ``config.threads``, else one beside a
+    GPU and PyTorch's choice (a thread per core) on the CPU.
+
+    Beside a GPU the process's own CPU work is small and per crop (the fill before the network
+    and its noise reading, ``impulses.prefill_batch``), while DataLoader workers and other runs
+    keep the cores busy; a pool of a thread per core then waits more than it works. On this
+    2-core CPU with both cores busy, filling a batch of 64 crops took 57 ms on one thread and
+    180 ms on two (docs/RESULTS.md, "A third GPU session"). torchrun sets one thread per process
+    for the same reason."""
+    if config.threads is not None:
+        return config.threads
+    return 1 if device.type == "cuda" else None
 
 
 def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch.device) -> dict:

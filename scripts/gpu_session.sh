@@ -20,6 +20,12 @@ exec > >(tee "$out/session.log") 2>&1
 "$python" -c 'import torch, sys; print(sys.version.split()[0], "torch", torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else "no cuda")'
 if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; fi
 
+# 0. Where a --restore-loss step's time goes (the twenty-second session's runs were 30 times
+#    slower than plain ones; docs/RESULTS.md, "A third GPU session"): half a minute.
+timeout 90 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 | tee "$out/step_parts.txt"
+timeout 120 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
+    --profile | tee -a "$out/step_parts.txt"
+
 # 1. Training throughput, eager, alone on the GPU (the figure issue #3 asks for).
 steps=30
 [ "$device" = cpu ] && steps=2
@@ -37,16 +43,23 @@ timeout 120 "$python" benchmarks/train_throughput.py --device "$device" --loader
 fi
 
 # 2. The candidates side by side: a model this small leaves most of the GPU idle, so four runs
-#    share it. Each stops at the time limit with its learning rate annealed and its best exported.
+#    shared it in the first sessions. Each stops at the time limit with its learning rate
+#    annealed and its best exported. A --restore-loss step does not share (the twenty-second
+#    session: four runs made 1 step/s each, one alone 3.7), so RUNS (default 1) says how many
+#    of the four below run; the first is the shipped recipe.
 pids=()
+runs=${RUNS:-1}
+names=()
 train() {
     local name=$1
+    [ "${#names[@]}" -ge "$runs" ] && return
+    names+=("$name")
     shift
     local more=()
     [ "${RESUME:-0}" = 1 ] && more+=(--resume)
     # The timeout is a backstop: the run stops itself at the limit (plus start-up and a last save).
     timeout $(("${minutes%.*}" * 60 + 150)) "$python" -m denoisecli train "$photos" -o "runs/$name" \
-        --time-limit "$minutes" --device "$device" --batch-size 64 --crop-size 128 --workers 3 --validation-every 1000 --seed 0 --quiet \
+        --time-limit "$minutes" --device "$device" --batch-size 64 --crop-size 128 --workers $((12 / runs)) --validation-every 500 --seed 0 --quiet \
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
@@ -80,7 +93,6 @@ train gpu-restore-unclipped "${mix[@]}" "${init[@]}" --noise-mix 1,3,2,1,2 --unc
 train gpu-restore-gauss "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2
 train gpu-restore-gauss-unclipped "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.25
 wait "${pids[@]}"  # not a bare wait: that would also wait for the tee above, forever
-names=(gpu-restore gpu-restore-unclipped gpu-restore-gauss gpu-restore-gauss-unclipped)
 for name in "${names[@]}"; do echo "== $name"; tail -n 3 "runs/$name.log"; tail -n 1 "runs/$name/metrics.jsonl"; done
 # Bring the runs back first: what follows is only benchmarks.
 # In 15 MiB parts (the device tool brings back files of 16 MiB at most): cat runs.tar.gz.* | tar xz

@@ -183,3 +183,28 @@ def test_prefill_speed_benchmark_times_both_noises_and_fills_the_salt(tmp_path):
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert json.loads(printed.splitlines()[-1]).keys() == {"gaussian25", "saltpepper5"}
     assert "| saltpepper5 |" in printed and printed.split("| saltpepper5 |")[1].split("|")[1].strip() == "1"
+
+
+def test_train_step_parts_benchmark_times_each_part_through_the_shipped_post_steps():
+    command = [sys.executable, str(ROOT / "benchmarks" / "train_step_parts.py"), "--device", "cpu"]
+    command += ["--batch-size", "2", "--crop-size", "32", "--steps", "1"]
+    rows = {}
+    for sidecar in (None, str(ROOT / "weights" / "skip.json")):
+        extra = ["--sidecar", sidecar] if sidecar else []
+        result = subprocess.run(command + extra, capture_output=True, text=True, check=True, cwd=ROOT)
+        rows[sidecar is not None] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not rows[False]["through_post_steps"] and not rows[False]["filled_before_network"]
+    assert rows[True]["through_post_steps"] and rows[True]["filled_before_network"]
+    for row in rows.values():
+        parts = row["parts_ms"]
+        assert list(parts) == [
+            "noise",
+            "fill before the network",
+            "LAB",
+            "forward",
+            "restore step and losses",
+            "backward",
+            "Adam",
+        ]
+        assert all(value > 0 for value in parts.values())
+        assert abs(sum(parts.values()) - row["step_ms"]) < 1e-6

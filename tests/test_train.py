@@ -354,3 +354,19 @@ def test_a_run_through_post_steps_that_fill_impulses_trains_on_filled_crops(phot
     calls.clear()
     fit(tiny_config(photo_folder, tmp_path / "third", noise=salt_and_pepper_only))  # no post steps inherited
     assert calls and all(given is None for given, _, _ in calls)
+
+
+def test_a_run_computes_on_the_threads_it_is_given_and_gives_the_rest_back(photo_folder, tmp_path):
+    before = torch.get_num_threads()
+    seen = []
+    fit(
+        tiny_config(photo_folder, tmp_path / "run", threads=1),
+        lambda kind, payload: seen.append(torch.get_num_threads()),
+    )
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    # Beside a GPU one thread unless told; on the CPU PyTorch's choice.
+    config = TrainConfig(data_dirs=[], output_dir="")
+    assert training.training_threads(config, torch.device("cuda")) == 1
+    assert training.training_threads(config, torch.device("cpu")) is None
+    assert training.training_threads(replace(config, threads=3), torch.device("cuda")) == 3

@@ -1,0 +1,135 @@
+"""Where a training step's time goes, part by part, on CPU or CUDA: the step `denoisecli train`
+runs, with ``--restore-loss`` through a sidecar's post steps when ``--sidecar`` is given.
+
+    python benchmarks/train_step_parts.py --device cuda --batch-size 64 --crop-size 128
+    python benchmarks/train_step_parts.py --device cuda --sidecar weights/skip.json --profile
+    python benchmarks/train_step_parts.py --device cpu --batch-size 2 --crop-size 32 --sidecar weights/skip.json
+
+Each part is timed to the device's end (a CUDA synchronize after it), so the parts add up to
+the step: noise, the fill before the network (when the sidecar has one; on the CPU, in NumPy),
+LAB, forward, the restore step (with ``--sidecar``) and both losses, backward, Adam.
+``--profile`` adds PyTorch's profiler table of the ops that take the most device time, and
+the step's op count: a step made of thousands of small ops is bound by launching them.
+
+The twenty-second session's H200 ran `train --restore-loss` at 3.7 steps/s alone and about 1
+step/s each with four runs beside it (batch 64, 128 px): the same total, where a plain step
+ran at 31 steps/s each with four (docs/RESULTS.md, "A third GPU session"). This benchmark is
+what to run first on the next one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.impulses import prefill_batch
+from denoisecli.inference import color_settings
+from denoisecli.noise import NoiseSettings
+from denoisecli.pipeline import network_input, restored_lightness
+from denoisecli.train import TrainConfig, build_optimizer, corrupt_batch, denoising_loss, noise_generator
+
+
+def step_parts(
+    device: torch.device, batch: int, crop: int, steps: int, sidecar: dict | None, model_name: str
+) -> tuple[dict[str, float], dict[str, bool]]:
+    """Mean milliseconds per step of each part, over ``steps`` steps after two warm-up steps, and
+    which post steps ran: with ``sidecar`` the restore step, and the fill before the network
+    where it has one."""
+    model = load_model(resolve_model_path(model_name))[0].to(device)
+    model.train()
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as train does
+    config = TrainConfig(data_dirs=[], output_dir="", noise=NoiseSettings(mix_weights=(1, 3, 2, 1, 2), gray_crops=0.3))
+    restore = color_settings(sidecar)[1] if sidecar else None
+    prefill = restore.get("prefill_impulses") if restore else None
+    optimizer = build_optimizer("adam", model.parameters(), 1e-6, 0.9, 0.0)
+    use_bf16 = device.type == "cuda"
+    totals: dict[str, float] = defaultdict(float)
+    times: dict[str, float] = {}  # this step's marks, in order
+
+    def mark(name: str) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times[name] = time.perf_counter()
+
+    for step in range(steps + 2):
+        times.clear()
+        mark("start")
+        clean = torch.rand(batch, 3, crop, crop, device=device)
+        with torch.no_grad():
+            clean, noisy = corrupt_batch(clean, config, noise_generator(0, step, device))
+            mark("noise")
+            noisy = prefill_batch(noisy, prefill)
+            mark("fill before the network")
+            noisy_lab, network_in = network_input(noisy, model.config.chroma_input)
+            _, target = network_input(clean)
+            mark("LAB")
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            output = model(network_in.contiguous(memory_format=memory_format))
+        mark("forward")
+        loss = denoising_loss(output, target, config)
+        if restore is not None:
+            restored = restored_lightness(noisy_lab, output.float(), restore, noisy).output
+            loss = loss + denoising_loss(restored, target, config)
+        mark("restore step and losses")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        mark("backward")
+        optimizer.step()
+        mark("Adam")
+        if step >= 2:
+            names = list(times)
+            for before, after in zip(names, names[1:], strict=False):
+                totals[after] += (times[after] - times[before]) * 1000 / steps
+    ran = {"through_post_steps": restore is not None, "filled_before_network": prefill is not None}
+    return dict(totals), ran
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--crop-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--model", default="skip", help="a shipped variant or a .safetensors path")
+    parser.add_argument("--sidecar", help="a model's .json: train through its post steps (--restore-loss)")
+    parser.add_argument("--profile", action="store_true", help="add the profiler's top ops by device time")
+    arguments = parser.parse_args()
+    device = torch.device(arguments.device)
+    sidecar = None
+    if arguments.sidecar:
+        with open(arguments.sidecar) as handle:
+            sidecar = {key: value for key, value in json.load(handle).items() if key in ("color", "deblur")}
+
+    def measure(steps: int) -> tuple[dict[str, float], dict[str, bool]]:
+        return step_parts(device, arguments.batch_size, arguments.crop_size, steps, sidecar, arguments.model)
+
+    parts, ran = measure(arguments.steps)
+    total = sum(parts.values())
+    print(f"| part | ms/step ({device.type}, batch {arguments.batch_size}, {arguments.crop_size} px) | share |")
+    print("|---|---|---|")
+    for name, milliseconds in parts.items():
+        print(f"| {name} | {milliseconds:.1f} | {milliseconds / total:.0%} |")
+    print(f"| step | {total:.1f} | {1000 / total:.1f} steps/s |")
+    if arguments.profile:
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=activities) as profiler:
+            measure(1)
+        events = profiler.key_averages()
+        sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        print(f"\nops called in three steps (two warm-up): {sum(event.count for event in events)}")
+        print(events.table(sort_by=sort_by, row_limit=15))
+    print(json.dumps({"device": str(device), **ran, "parts_ms": parts, "step_ms": total}))
+
+
+if __name__ == "__main__":
+    main()
