@@ -8,7 +8,7 @@ from conftest import smooth_rgb
 
 from denoisecli.checkpoint import load_model
 from denoisecli.errors import DenoiseError
-from denoisecli.impulses import check_prefill_settings, prefill_impulses
+from denoisecli.impulses import _prefill_dense, check_prefill_settings, prefill_batch, prefill_impulses
 from denoisecli.inference import Denoiser
 
 
@@ -126,3 +126,45 @@ def test_the_noise_reading_leaves_clipped_areas_out():
     noisy[rng.random((60, 60)) < 0.05] = 1.0  # salt all over
     assert prefill_impulses(noisy, threshold=0.3, most_noise=12) is noisy
     assert prefill_impulses(noisy, threshold=0.3, most_noise=30) is not noisy
+
+
+def _per_photo(batch: torch.Tensor, settings: dict) -> torch.Tensor:
+    photos = [prefill_impulses(image, **settings) for image in batch.permute(0, 2, 3, 1).numpy()]
+    return torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"threshold": 0.3},
+        {"threshold": 0.3, "least_share": 0.0005, "most_noise": 12},  # the shipped sidecar's
+        {"threshold": 0.1, "most_same": 0, "least_neighbours": 5, "least_share": 0.01, "most_noise": 4},
+    ],
+)
+def test_a_training_batch_is_filled_pixel_for_pixel_as_each_photo_would_be(settings):
+    from denoisecli.noise import NoiseSettings
+    from denoisecli.train import TrainConfig, corrupt_batch, noise_generator
+
+    clean = torch.from_numpy(np.stack([smooth_rgb(32, 40, seed) for seed in range(24)])).permute(0, 3, 1, 2)
+    noise = NoiseSettings(mix_weights=(1, 3, 4, 1, 2), gray_crops=0.3)  # many salt-and-pepper crops
+    _, noisy = corrupt_batch(clean, TrainConfig(data_dirs=[], output_dir="", noise=noise), noise_generator(0, 1, "cpu"))
+    noisy[3:6] = clean[3:6]  # clean photos with black and white of their own:
+    noisy[3, :, 5:9, 5:9] = 1.0  # a clipped highlight,
+    noisy[4, :, 10, :] = 0.0  # a black line one pixel wide,
+    noisy[5, :, ::7, ::5] = 1.0  # white specks,
+    noisy[6, :, 0, 0], noisy[6, :, -1, 5], noisy[7, :, 2, 3] = 1.0, 0.0, 0.0  # and corners and edges
+    # A gray photo so noisy that its clipped pixels pass the share: left to the network (most_noise).
+    noisy[8] = (0.6 + 0.25 * torch.randn(1, 32, 40, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    expected = _per_photo(noisy, settings)
+    assert not torch.equal(expected, noisy)  # something is filled, so the comparison means something
+    assert torch.equal(_prefill_dense(noisy, **settings), expected)  # what a GPU batch runs
+    assert torch.equal(prefill_batch(noisy, settings), expected)
+    gray = noisy[:, :1].contiguous()  # one channel: luma is the channel itself
+    assert torch.equal(_prefill_dense(gray, **settings), _per_photo(gray, settings))
+
+
+def test_a_batch_without_black_or_white_pixels_is_returned_as_it_is():
+    batch = torch.full((2, 3, 8, 8), 0.5)
+    assert prefill_batch(batch, {"threshold": 0.3}) is batch
+    assert prefill_batch(batch, None) is batch
+    assert _prefill_dense(batch, threshold=0.3) is batch
