@@ -281,12 +281,12 @@ def training_threads(config: TrainConfig, device: torch.device) -> int | None:
     """The CPU threads a training process computes with: ``config.threads``, else one beside a
     GPU and PyTorch's choice (a thread per core) on the CPU.
 
-    Beside a GPU the process's own CPU work is small and per crop (the fill before the network
-    and its noise reading, ``impulses.prefill_batch``), while DataLoader workers and other runs
-    keep the cores busy; a pool of a thread per core then waits more than it works. On this
-    2-core CPU with both cores busy, filling a batch of 64 crops took 57 ms on one thread and
-    180 ms on two (docs/RESULTS.md, "A third GPU session"). torchrun sets one thread per process
-    for the same reason."""
+    Beside a GPU the process's own CPU work is small (the loop, validation's chroma filter), while
+    DataLoader workers and other runs keep the cores busy, and a pool of a thread per core then
+    waits more than it works: on this 2-core CPU with both cores busy, small per-crop work (the
+    fill before the network as it ran then) took 57 ms a batch on one thread and 180 ms on two
+    (docs/RESULTS.md, "A third GPU session"). torchrun sets one thread per process for the same
+    reason."""
     if config.threads is not None:
         return config.threads
     return 1 if device.type == "cuda" else None
