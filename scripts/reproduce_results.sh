@@ -378,6 +378,19 @@ denoisecli evaluate "$CBSD68" --model skip --model "$UF" --protocol awgn --sigma
 test_set_gates skip "$UF"
 python benchmarks/prefill_speed.py "$CBSD68" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
+# The twenty-second session: five runs on a lent H200 (not reproducible here: scripts/gpu_session.sh
+# with BENCH=0 RUNS=4 as of cc6d6e3, then one run alone); validation of all five, then rule G's
+# gates for the one with more Gaussian crops (docs/RESULTS.md, "A third GPU session").
+G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
+for gray in "" --gray; do
+  denoisecli evaluate data/validation --model skip --model "$G" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+done
+denoisecli evaluate "$CBSD68" --model skip --model "$G" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+test_set_gates skip "$G"
+python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3
+python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3 --sidecar weights/skip.json
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
