@@ -139,10 +139,11 @@ def prefill_batch(noisy: torch.Tensor, settings: dict | None) -> torch.Tensor:
     will see. ``noisy`` itself where ``settings`` is None or nothing is filled.
 
     On a GPU the same rule runs for every pixel at once on the batch's own device
-    (``_prefill_dense``): through NumPy crop by crop it cost a GPU run a copy to the CPU and back
-    and about 70 ms of one CPU core per batch of 64 crops of 128 px (docs/RESULTS.md, "A third GPU
-    session"). On a CPU the photo's version, which looks only at the black and white pixels, is
-    the faster (74 ms against 565 on one thread). Both give the same pixels (tests/test_impulses.py)."""
+    (``_prefill_dense``): crop by crop through NumPy it cost a GPU run a copy to the CPU and back
+    and about 50 ms of a CPU core per batch of 64 crops of 128 px, more on a busy CPU
+    (docs/RESULTS.md, "A third GPU session"). On a CPU the photo's version, which looks only at
+    the black and white pixels, stays: as fast on an idle CPU (59 ms against 54 on one thread),
+    far faster on a busy one (74 against 565). Both give the same pixels (tests/test_impulses.py)."""
     if not settings:
         return noisy
     if noisy.device.type != "cpu":

@@ -284,9 +284,9 @@ def training_threads(config: TrainConfig, device: torch.device) -> int | None:
     Beside a GPU the process's own CPU work is small (the loop, validation's chroma filter), while
     DataLoader workers and other runs keep the cores busy, and a pool of a thread per core then
     waits more than it works: on this 2-core CPU with both cores busy, small per-crop work (the
-    fill before the network as it ran then) took 57 ms a batch on one thread and 180 ms on two
-    (docs/RESULTS.md, "A third GPU session"). torchrun sets one thread per process for the same
-    reason."""
+    fill before the network as it ran then) took 57 ms a batch on one thread and 180 ms on two,
+    against 49 and 48 with the CPU idle (docs/RESULTS.md, "A third GPU session"). torchrun sets
+    one thread per process for the same reason."""
     if config.threads is not None:
         return config.threads
     return 1 if device.type == "cuda" else None
