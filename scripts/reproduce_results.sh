@@ -389,6 +389,20 @@ done
 denoisecli evaluate "$CBSD68" --model skip --model "$G" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
   --seed 0 --threads "$THREADS"
 test_set_gates skip "$G"
+# Rule GC: 40 CPU minutes more of G's recipe from G, then the same gates (all ran; 1, 2 and 5 failed).
+mkdir -p runs/g-copy && cp "$G" runs/g-copy/skip.safetensors && cp "${G%.safetensors}.json" runs/g-copy/skip.json
+denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
+  -o runs/gauss-cpu --init runs/g-copy/skip.safetensors --steps 1000000 --time-limit 40 --batch-size 16 \
+  --crop-size 96 --lr 1e-4 --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 \
+  --gray-crops 0.3 --validation-every 500 --workers 1 --seed 11 --restore-loss 1 -q
+GC=weights/candidates/skip-twenty-second-gauss-cpu.safetensors
+for gray in "" --gray; do
+  denoisecli evaluate data/validation --model skip --model "$GC" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+done
+denoisecli evaluate "$CBSD68" --model skip --model "$GC" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+test_set_gates skip "$GC"
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3 --sidecar weights/skip.json
 # The self-ensemble (denoise --ensemble).
