@@ -379,7 +379,7 @@ test_set_gates skip "$UF"
 python benchmarks/prefill_speed.py "$CBSD68" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
 # The twenty-second session: five runs on a lent H200 (not reproducible here: scripts/gpu_session.sh
-# with BENCH=0 RUNS=4 as of cc6d6e3, then one run alone); validation of all five, then rule G's
+# with BENCH=0 as of cc6d6e3, then one run alone); validation of all five, then rule G's
 # gates for the one with more Gaussian crops (docs/RESULTS.md, "A third GPU session").
 G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
 for gray in "" --gray; do
