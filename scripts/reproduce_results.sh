@@ -369,40 +369,31 @@ prefill_gates "$RL10" skip
 # of the crops unclipped; rule UF's gates against the default (all ran; gate 1 failed).
 restore_loss_round prefill-ft weights/skip.safetensors 50 1e-4 10 --unclipped-noise 0.35
 UF=weights/candidates/skip-twenty-first-filled-crops.safetensors
-for gray in "" --gray; do
-  denoisecli evaluate data/validation --model skip --model "$UF" --protocol seed --sigma 25 --seed 0 \
-    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
-done
-denoisecli evaluate "$CBSD68" --model skip --model "$UF" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
-  --seed 0 --threads "$THREADS"
-test_set_gates skip "$UF"
+# A rule's five gates for candidate $1 against the default since the twenty-first session:
+# validation colour and gray (capped), CBSD68 clipped AWGN, then the test-set gates above.
+rule_gates() {
+  for gray in "" --gray; do
+    denoisecli evaluate data/validation --model skip --model "$1" --protocol seed --sigma 25 --seed 0 \
+      --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+  done
+  denoisecli evaluate "$CBSD68" --model skip --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+    --seed 0 --threads "$THREADS"
+  test_set_gates skip "$1"
+}
+rule_gates "$UF"
 python benchmarks/prefill_speed.py "$CBSD68" --limit 20
 python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision float32
 # The twenty-second session: five runs on a lent H200 (not reproducible here: scripts/gpu_session.sh
 # with BENCH=0 as of cc6d6e3, then one run alone); validation of all five, then rule G's
 # gates for the one with more Gaussian crops (docs/RESULTS.md, "A third GPU session").
 G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
-for gray in "" --gray; do
-  denoisecli evaluate data/validation --model skip --model "$G" --protocol seed --sigma 25 --seed 0 \
-    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
-done
-denoisecli evaluate "$CBSD68" --model skip --model "$G" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
-  --seed 0 --threads "$THREADS"
-test_set_gates skip "$G"
+rule_gates "$G"
 # Rule GC: 40 CPU minutes more of G's recipe from G, then the same gates (all ran; 1, 2 and 5 failed).
-mkdir -p runs/g-copy && cp "$G" runs/g-copy/skip.safetensors && cp "${G%.safetensors}.json" runs/g-copy/skip.json
 denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/gauss-cpu --init runs/g-copy/skip.safetensors --steps 1000000 --time-limit 40 --batch-size 16 \
-  --crop-size 96 --lr 1e-4 --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 \
-  --gray-crops 0.3 --validation-every 500 --workers 1 --seed 11 --restore-loss 1 -q
-GC=weights/candidates/skip-twenty-second-gauss-cpu.safetensors
-for gray in "" --gray; do
-  denoisecli evaluate data/validation --model skip --model "$GC" --protocol seed --sigma 25 --seed 0 \
-    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
-done
-denoisecli evaluate "$CBSD68" --model skip --model "$GC" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
-  --seed 0 --threads "$THREADS"
-test_set_gates skip "$GC"
+  -o runs/gauss-cpu --init "$G" --steps 1000000 --time-limit 40 --batch-size 16 --crop-size 96 --lr 1e-4 \
+  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 --gray-crops 0.3 --validation-every 500 \
+  --workers 1 --seed 11 --restore-loss 1 -q
+rule_gates weights/candidates/skip-twenty-second-gauss-cpu.safetensors
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3 --sidecar weights/skip.json
 # The self-ensemble (denoise --ensemble).
