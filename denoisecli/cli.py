@@ -374,7 +374,7 @@ def train(
     test_fraction: Annotated[float, typer.Option(help="Share of photos held out for testing.")] = 0.1,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 1,
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads of the training process (default: 1 on a GPU, else all).")
+        int | None, typer.Option(min=1, help="CPU threads of the training process (default: 1 on a GPU, else all).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, crops and noise.")] = 0,
     device: Annotated[Device, typer.Option(help="auto: cuda, then mps, then cpu.")] = Device.auto,
