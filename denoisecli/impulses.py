@@ -33,7 +33,7 @@ from denoisecli.deblur import luma
 from denoisecli.detail import line_through
 from denoisecli.noise import LUMA, estimate_noise_level
 
-PREFILL_KEYS = {"threshold", "most_same", "least_neighbours", "least_share", "most_noise"}
+PREFILL_KEYS = {"threshold", "most_same", "least_neighbours", "least_share", "most_noise", "from_opposite"}
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 _RING_ORDER = [0, 1, 2, 4, 7, 6, 5, 3]  # _NEIGHBOURS going round the pixel from its top left
 _OUTSIDE = 2  # the kind of a pixel past the photo's edge: neither an extreme nor a neighbour to fill from
@@ -55,13 +55,14 @@ def check_prefill_settings(value) -> None:
             and 1 <= int(value.get("least_neighbours", 3)) <= 8
             and 0 <= float(value.get("least_share", 0)) <= 1
             and 0 <= float(value.get("most_noise", 0)) <= 255
+            and isinstance(value.get("from_opposite", False), bool)
         )
     except (TypeError, ValueError):
         valid = False
     if not valid:
         raise ValueError(
             "prefill_impulses must be {'threshold': 0-1} with optional 'most_same' 0-8, 'least_neighbours' 1-8, "
-            f"'least_share' 0-1 and 'most_noise' 0-255, got {value!r}"
+            f"'least_share' 0-1, 'most_noise' 0-255 and 'from_opposite' true or false, got {value!r}"
         )
 
 
@@ -72,11 +73,16 @@ def prefill_impulses(
     least_neighbours: int = 3,
     least_share: float = 0.0,
     most_noise: float | None = None,
+    from_opposite: bool = False,
 ) -> np.ndarray:
     """``pixels`` (H x W x C float in [0, 1]) with its isolated black and white pixels replaced by
     the mean of their neighbours that are neither (module docstring); ``pixels`` itself when there
     is nothing to fill. Only the pixels whose first channel is black or white are looked at, so a
-    photo without any costs one comparison per pixel (benchmarks/prefill_speed.py)."""
+    photo without any costs one comparison per pixel (benchmarks/prefill_speed.py).
+
+    With ``from_opposite`` a pixel with fewer than ``least_neighbours`` such neighbours also
+    counts those at the other extreme: salt in a black area (a clipped shadow, a night sky) is
+    filled black, where it was left to the network (docs/RESULTS.md, "Rule GC's result")."""
     height, width = pixels.shape[:2]
     extreme_first = np.abs(pixels[..., 0] - 0.5) == 0.5  # black or white in the first channel
     if not extreme_first.any():
@@ -100,12 +106,18 @@ def prefill_impulses(
     extremes = rows, columns  # all of them, for the noise reading
     rows, columns, own = rows[isolated], columns[isolated], own[isolated]
     count = np.zeros(len(rows), dtype=np.int8)
+    opposite = np.zeros(len(rows), dtype=np.int8)
     total = np.zeros((len(rows), pixels.shape[-1]), dtype=np.float32)
     for (dy, dx), neighbour in zip(_NEIGHBOURS, neighbours, strict=True):
         usable = neighbour[isolated] == 0
         count += usable
+        opposite += neighbour[isolated] == -own
         row, column = (rows + dy).clip(0, height - 1), (columns + dx).clip(0, width - 1)  # clipped: not usable anyway
         total += pixels[row, column] * usable[:, None]
+    if from_opposite:  # the other extreme's value is 1 for black pixels, 0 for white
+        few = count < least_neighbours
+        total = np.where(few[:, None], total + (opposite * (own == -1))[:, None], total)
+        count = np.where(few, count + opposite, count)
     fill = total / np.maximum(count, 1)[:, None]
     brightness = luma(fill[None])[0]
     stands_out = np.abs(brightness - (own == 1)) > threshold
@@ -162,6 +174,7 @@ def _prefill_dense(
     least_neighbours: int = 3,
     least_share: float = 0.0,
     most_noise: float | None = None,
+    from_opposite: bool = False,
 ) -> torch.Tensor:
     """``prefill_impulses`` for a batch on its own device, every pixel at once: each pixel's kind
     and its 8 neighbours' by shifted views, the fill and both guards per image, and the
@@ -186,6 +199,11 @@ def _prefill_dense(
     total = torch.zeros_like(images)
     for index, (dy, dx) in enumerate(_NEIGHBOURS):
         total += shifted(padded, dy, dx) * usable[..., index].unsqueeze(1)
+    if from_opposite:
+        opposite = (neighbours == -kind.unsqueeze(-1)).sum(dim=-1)
+        few = neighbour_count < least_neighbours
+        total = torch.where(few.unsqueeze(1), total + (opposite * (kind == -1)).unsqueeze(1), total)
+        neighbour_count = torch.where(few, neighbour_count + opposite, neighbour_count)
     fill = total / neighbour_count.clamp_min(1).unsqueeze(1)
     stands_out = (_luma(fill) - (kind == 1).to(fill.dtype)).abs() > threshold
     keep = isolated & (neighbour_count >= least_neighbours) & stands_out

@@ -66,6 +66,7 @@ def test_a_photo_with_fewer_impulses_than_the_least_share_is_left_alone():
         {"threshold": 0.3, "radius": 2},
         {"threshold": 0.3, "least_share": 2},
         {"threshold": 0.3, "most_noise": -1},
+        {"threshold": 0.3, "from_opposite": "yes"},
         {"threshold": "x"},
         [0.3],
     ],
@@ -139,6 +140,7 @@ def _per_photo(batch: torch.Tensor, settings: dict) -> torch.Tensor:
         {"threshold": 0.3},
         {"threshold": 0.3, "least_share": 0.0005, "most_noise": 12},  # the shipped sidecar's
         {"threshold": 0.1, "most_same": 0, "least_neighbours": 5, "least_share": 0.01, "most_noise": 4},
+        {"threshold": 0.3, "least_share": 0.0005, "most_noise": 12, "from_opposite": True},
     ],
 )
 def test_a_training_batch_is_filled_pixel_for_pixel_as_each_photo_would_be(settings):
@@ -153,6 +155,9 @@ def test_a_training_batch_is_filled_pixel_for_pixel_as_each_photo_would_be(setti
     noisy[4, :, 10, :] = 0.0  # a black line one pixel wide,
     noisy[5, :, ::7, ::5] = 1.0  # white specks,
     noisy[6, :, 0, 0], noisy[6, :, -1, 5], noisy[7, :, 2, 3] = 1.0, 0.0, 0.0  # and corners and edges
+    noisy[9, :, :12, :12] = 0.0  # a black area with salt in it, and a white one with pepper
+    noisy[9, :, 3, 4] = noisy[9, :, 7, 8] = noisy[9, :, 20:30, 20:30] = 1.0
+    noisy[9, :, 24, 25] = 0.0
     # A gray photo so noisy that its clipped pixels pass the share: left to the network (most_noise).
     noisy[8] = (0.6 + 0.25 * torch.randn(1, 32, 40, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     expected = _per_photo(noisy, settings)
@@ -168,3 +173,20 @@ def test_a_batch_without_black_or_white_pixels_is_returned_as_it_is():
     assert prefill_batch(batch, {"threshold": 0.3}) is batch
     assert prefill_batch(batch, None) is batch
     assert _prefill_dense(batch, threshold=0.3) is batch
+
+
+def test_salt_in_a_black_area_is_filled_black_only_when_told_to_fill_from_the_other_extreme():
+    pixels = np.full((12, 12, 3), 0.5, np.float32)
+    pixels[:6, :6] = 0.0  # a clipped shadow
+    pixels[2, 3] = 1.0  # salt in it: all its neighbours black, none to fill from
+    pixels[8, 8] = 1.0  # salt on gray, filled either way
+    plain = prefill_impulses(pixels, threshold=0.3)
+    np.testing.assert_array_equal(plain[2, 3], 1.0)
+    np.testing.assert_allclose(plain[8, 8], 0.5)
+    opposite = prefill_impulses(pixels, threshold=0.3, from_opposite=True)
+    np.testing.assert_array_equal(opposite[2, 3], 0.0)
+    np.testing.assert_allclose(opposite[8, 8], 0.5)  # enough gray neighbours: black ones not taken
+    batch = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    assert torch.equal(
+        _prefill_dense(batch, threshold=0.3, from_opposite=True)[0].permute(1, 2, 0), torch.from_numpy(opposite)
+    )
