@@ -394,6 +394,12 @@ denoisecli train data/train-photos --model skip --head residual --skip-order aft
   --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 --gray-crops 0.3 --validation-every 500 \
   --workers 1 --seed 11 --restore-loss 1 -q
 rule_gates weights/candidates/skip-twenty-second-gauss-cpu.safetensors
+# Rule P4: the fill before the network also takes the other extreme (validation of both sidecars
+# with G's, then P3's gates against the twenty-first session's sidecar; all passed, shipped).
+P3=weights/candidates/skip-twenty-first-session.safetensors
+denoisecli evaluate data/validation --model "$P3" --model skip --model "$G" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
+prefill_gates "$P3" skip
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3 --sidecar weights/skip.json
 # The self-ensemble (denoise --ensemble).
