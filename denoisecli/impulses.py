@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from denoisecli.deblur import luma
 from denoisecli.detail import line_through
-from denoisecli.noise import LUMA, estimate_noise_level
+from denoisecli.noise import estimate_noise_level
+from denoisecli.noise import luma as batch_luma
 
 PREFILL_KEYS = {"threshold", "most_same", "least_neighbours", "least_share", "most_noise", "from_opposite"}
 _NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
@@ -205,19 +206,11 @@ def _prefill_dense(
         total = torch.where(few.unsqueeze(1), total + (opposite * (kind == -1)).unsqueeze(1), total)
         neighbour_count = torch.where(few, neighbour_count + opposite, neighbour_count)
     fill = total / neighbour_count.clamp_min(1).unsqueeze(1)
-    stands_out = (_luma(fill) - (kind == 1).to(fill.dtype)).abs() > threshold
+    stands_out = (batch_luma(fill)[:, 0] - (kind == 1).to(fill.dtype)).abs() > threshold
     keep = isolated & (neighbour_count >= least_neighbours) & stands_out
     kept = keep.flatten(1).sum(dim=1)
     filling = (kept > 0) & (kept >= least_share * height * width)
     if most_noise is not None and bool(filling.any()):
-        noise = estimate_noise_level(_luma(images).unsqueeze(1), ~extreme.unsqueeze(1), step=2).double() * 255
+        noise = estimate_noise_level(batch_luma(images), ~extreme.unsqueeze(1), step=2).double() * 255
         filling &= ~(noise > most_noise)
     return torch.where((keep & filling.view(-1, 1, 1)).unsqueeze(1), fill, images)
-
-
-def _luma(images: torch.Tensor) -> torch.Tensor:
-    """``deblur.luma`` of a batch (N x C x H x W -> N x H x W)."""
-    if images.shape[1] < 3:
-        return images[:, 0].float()
-    weights = torch.tensor(LUMA, dtype=torch.float32, device=images.device)
-    return torch.einsum("nchw,c->nhw", images[:, :3].float(), weights)

@@ -80,12 +80,20 @@ def drawn_share(images: torch.Tensor, generator: torch.Generator, share: float) 
     )
 
 
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W -> N x 1 x H x W: Rec. 601 luma of RGB (alpha ignored), or the gray channel
+    itself (C under 3); ``deblur.luma`` for one photo in NumPy."""
+    if images.shape[1] < 3:
+        return images[:, :1]
+    weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images[:, :3] * weights).sum(dim=1, keepdim=True)
+
+
 def as_gray(images: torch.Tensor, which: torch.Tensor, channel: int | None = None) -> torch.Tensor:
     """``images`` (N x 3) with ``which`` of them gray: their luma in R, G and B, or with
     ``channel`` that one channel (a noisy gray crop: its noise is then the same in all three)."""
     if channel is None:
-        weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-        gray = (images * weights).sum(dim=1, keepdim=True)
+        gray = luma(images)
     else:
         gray = images[:, channel : channel + 1]
     return torch.where(which, gray.expand_as(images), images)
