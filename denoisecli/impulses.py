@@ -110,9 +110,11 @@ def prefill_impulses(
     opposite = np.zeros(len(rows), dtype=np.int8)
     total = np.zeros((len(rows), pixels.shape[-1]), dtype=np.float32)
     for (dy, dx), neighbour in zip(_NEIGHBOURS, neighbours, strict=True):
-        usable = neighbour[isolated] == 0
+        near = neighbour[isolated]
+        usable = near == 0
         count += usable
-        opposite += neighbour[isolated] == -own
+        if from_opposite:
+            opposite += near == -own
         row, column = (rows + dy).clip(0, height - 1), (columns + dx).clip(0, width - 1)  # clipped: not usable anyway
         total += pixels[row, column] * usable[:, None]
     if from_opposite:  # the other extreme's value is 1 for black pixels, 0 for white
