@@ -208,3 +208,51 @@ def test_train_step_parts_benchmark_times_each_part_through_the_shipped_post_ste
         ]
         assert all(value > 0 for value in parts.values())
         assert abs(sum(parts.values()) - row["step_ms"]) < 1e-6
+
+
+def test_average_weights_writes_the_mean_with_the_chosen_post_steps(tmp_path, tiny_model_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from denoisecli.checkpoint import export_model, load_model
+    from denoisecli.models import build_model
+
+    torch.manual_seed(1)
+    other = export_model(build_model("skip", width=4).eval(), tmp_path / "other.safetensors", "skip")
+    state = load_file(str(other))
+    for name in state:  # the counters differ from the first model's, so taking them is tested
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.tensor(7)
+    save_file(state, str(other))
+    sidecar = tmp_path / "post.json"
+    sidecar.write_text(json.dumps({"color": {"restore": {"strength": 0.5}}, "deblur": {"min_blur": 1.1}}))
+
+    output = tmp_path / "soup.safetensors"
+    script = ROOT / "scripts" / "average_weights.py"
+    inputs = [str(tiny_model_path), str(other)]
+    command = [sys.executable, str(script), *inputs, "-o", str(output), "--sidecar", str(sidecar)]
+    subprocess.run(command, check=True, capture_output=True)
+
+    first, second, soup = load_file(str(tiny_model_path)), load_file(str(other)), load_file(str(output))
+    for name, value in soup.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (first[name] + second[name]) / 2), name
+        else:
+            assert torch.equal(value, first[name]), name
+    written = json.loads(output.with_suffix(".json").read_text())
+    assert written["color"] == {"restore": {"strength": 0.5}} and written["deblur"] == {"min_blur": 1.1}
+    assert written["training"]["averaged"] == [str(tiny_model_path), str(other)]
+    load_model(output)  # loads strictly, like any shipped model
+
+
+def test_average_weights_refuses_models_of_different_shapes(tmp_path, tiny_model_path):
+    from denoisecli.checkpoint import export_model
+    from denoisecli.models import build_model
+
+    wider = export_model(build_model("skip", width=8).eval(), tmp_path / "wide.safetensors", "skip")
+    script = ROOT / "scripts" / "average_weights.py"
+    command = [sys.executable, str(script), str(tiny_model_path), str(wider), "-o", str(tmp_path / "x.safetensors")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "differ in architecture" in result.stderr
+    assert not (tmp_path / "x.safetensors").exists()
