@@ -402,6 +402,36 @@ denoisecli evaluate data/validation --model "$P3" --model skip --model "$G" --pr
 prefill_gates "$P3" skip
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3
 python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 3 --sidecar weights/skip.json
+# The twenty-third session (docs/RESULTS.md, rules U2P, U2Q and S). U2P: UC2's weights with the
+# default's sidecar at impulse threshold 10 or 12 (validation), then the test-set gates (failed
+# gate 4, the clean photo). U2Q: U2P with restore strength 0.45 on clean photos (failed gate 0).
+U2P=weights/candidates/skip-twenty-third-uc2-p4.safetensors
+U2Q=weights/candidates/skip-twenty-third-uc2-p4-s045.safetensors
+denoisecli evaluate data/validation --model skip --model "$U2P" --model weights/candidates/skip-twenty-third-uc2-p4-t12.safetensors \
+  --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
+rule_gates "$U2P"
+denoisecli evaluate data/validation --model skip --model "$U2P" --model "$U2Q" --protocol awgn --sigma 0,5,10 \
+  --awgn-noise clipped --seed 0 --threads "$THREADS"
+# Rule S: averaged fine-tunes (scripts/average_weights.py; the averages that were not chosen are
+# not in the repo, and the same command rebuilds them bit for bit), scored on validation.
+G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
+UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors
+UF=weights/candidates/skip-twenty-first-filled-crops.safetensors
+soups=()
+soup() {
+  local name=$1
+  shift
+  python scripts/average_weights.py "$@" -o "runs/soup-$name.safetensors" --sidecar weights/skip.json
+  soups+=(--model "runs/soup-$name.safetensors")
+}
+soup g-uc2 "$G" "$UC2"
+soup g-uf "$G" "$UF"
+soup g-uc2-uf "$G" "$UC2" "$UF"
+soup default-uc2 weights/skip.safetensors "$UC2"
+denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol seed --sigma 25 --seed 0 \
+  --threads "$THREADS" --psnr-cap 48
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
