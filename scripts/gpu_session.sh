@@ -88,11 +88,13 @@ train() {
 # is Gaussian). The earlier candidates' answers are in docs/RESULTS.md.
 # Of those, the one with more Gaussian crops (G) passed four of its five gates and missed the
 # float protocol's +0.03 with 404 steps; 40 more CPU minutes of it went the wrong way on float
-# noise (GC). So the first run now goes on from G at GPU scale (RUNS=1 runs it alone).
+# noise (GC). The twenty-third session shipped the mean of G and a CPU fine-tune with float noise
+# (S3, scripts/average_weights.py): each had failed alone. So the first run goes on from S3 (the
+# shipped weights) with G's recipe and a third of the crops' noise float, as UF had; score it,
+# and its mean with S3, on validation at sigma 0, 5 and 10 too (docs/RESULTS.md, rules S-S3).
 mix=(--model skip --skip-order after --head residual --zoom-out 4 --min-texture 5 --chroma-input)
 init=(--init weights/skip.safetensors --lr 2e-4 --gray-crops 0.3 --restore-loss 1)
-from_g=(--init weights/candidates/skip-twenty-second-gpu-gauss.safetensors --lr 2e-4 --gray-crops 0.3 --restore-loss 1)
-train gpu-gauss-from-g "${mix[@]}" "${from_g[@]}" --noise-mix 1,5,2,1,2
+train gpu-gauss-float "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35
 train gpu-restore "${mix[@]}" "${init[@]}" --noise-mix 1,3,2,1,2
 train gpu-restore-unclipped "${mix[@]}" "${init[@]}" --noise-mix 1,3,2,1,2 --unclipped-noise 0.25
 train gpu-restore-gauss "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2

@@ -432,6 +432,38 @@ denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol awgn -
   --seed 0 --threads "$THREADS"
 denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
+# Rule S2 and S3: S-GF (kept as a candidate) with other restore strengths and DCT filter hand-overs
+# on validation's low noise, each network raw (@inf) at sigma 5/10, then S3's gates.
+SGF=weights/candidates/skip-twenty-third-soup-g-uf
+denoisecli evaluate data/validation --model skip --model "$SGF.safetensors" --model "$SGF-s075.safetensors" \
+  --model "$SGF-s09.safetensors" --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
+denoisecli evaluate data/validation --model skip@inf --model "$SGF.safetensors@inf" --model "$U2P@inf" --model "$G@inf" \
+  --protocol awgn --sigma 5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
+s3_sidecars=()
+for from in 1.5,3.5 3,5; do
+  for strength in 0.6 0.75; do
+    name=runs/sgf-from${from/,/-}-s$strength
+    ln -sf "$PWD/$SGF.safetensors" "$name.safetensors"
+    python - "$SGF.json" "$name.json" "$from" "$strength" <<'PY'
+import json, sys
+sidecar = json.load(open(sys.argv[1]))
+sidecar["color"]["restore"]["wiener"]["from_noise"] = [float(v) for v in sys.argv[3].split(",")]
+sidecar["color"]["restore"]["strength_by_noise"][0][1] = float(sys.argv[4])
+json.dump(sidecar, open(sys.argv[2], "w"), indent=2)
+PY
+    s3_sidecars+=(--model "$name.safetensors")
+  done
+done
+denoisecli evaluate data/validation --model skip "${s3_sidecars[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
+for gray in "" --gray; do
+  denoisecli evaluate data/validation --model skip --model "$S3" --protocol seed --sigma 25 --seed 0 \
+    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
+done
+denoisecli evaluate "$CBSD68" --model skip --model "$S3" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS"
+test_set_gates skip "$S3"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
