@@ -371,14 +371,16 @@ restore_loss_round prefill-ft weights/skip.safetensors 50 1e-4 10 --unclipped-no
 UF=weights/candidates/skip-twenty-first-filled-crops.safetensors
 # A rule's five gates for candidate $1 against the default since the twenty-first session:
 # validation colour and gray (capped), CBSD68 clipped AWGN, then the test-set gates above.
+# An optional $2 names the default to compare with (skip, the shipped one, if not given).
 rule_gates() {
+  local base=${2:-skip}
   for gray in "" --gray; do
-    denoisecli evaluate data/validation --model skip --model "$1" --protocol seed --sigma 25 --seed 0 \
+    denoisecli evaluate data/validation --model "$base" --model "$1" --protocol seed --sigma 25 --seed 0 \
       --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
   done
-  denoisecli evaluate "$CBSD68" --model skip --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
+  denoisecli evaluate "$CBSD68" --model "$base" --model "$1" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
     --seed 0 --threads "$THREADS"
-  test_set_gates skip "$1"
+  test_set_gates "$base" "$1"
 }
 rule_gates "$UF"
 python benchmarks/prefill_speed.py "$CBSD68" --limit 20
@@ -405,12 +407,33 @@ python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 1
 # The twenty-third session (docs/RESULTS.md, rules U2P, U2Q and S). U2P: UC2's weights with the
 # default's sidecar at impulse threshold 10 or 12 (validation), then the test-set gates (failed
 # gate 4, the clean photo). U2Q: U2P with restore strength 0.45 on clean photos (failed gate 0).
+# The default then was P4 (since S3 shipped, `skip` is S3).
+P4=weights/candidates/skip-twenty-second-opposite.safetensors
 U2P=weights/candidates/skip-twenty-third-uc2-p4.safetensors
+# A copy of model $1 (a path without .safetensors) as $2 with the DCT filter's hand-over $3 ("LOW,HIGH",
+# or "" to keep it) and the restore strength's first point $4; the weights are a link.
+sidecar_variant() {
+  ln -sf "$PWD/$1.safetensors" "$2.safetensors"
+  python - "$1.json" "$2.json" "$3" "$4" <<'PY'
+import json, sys
+sidecar = json.load(open(sys.argv[1]))
+if sys.argv[3]:
+    sidecar["color"]["restore"]["wiener"]["from_noise"] = [float(v) for v in sys.argv[3].split(",")]
+sidecar["color"]["restore"]["strength_by_noise"][0][1] = float(sys.argv[4])
+json.dump(sidecar, open(sys.argv[2], "w"), indent=2)
+PY
+}
 U2Q=weights/candidates/skip-twenty-third-uc2-p4-s045.safetensors
-denoisecli evaluate data/validation --model skip --model "$U2P" --model weights/candidates/skip-twenty-third-uc2-p4-t12.safetensors \
+denoisecli evaluate data/validation --model "$P4" --model "$U2P" --model weights/candidates/skip-twenty-third-uc2-p4-t12.safetensors \
   --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
-rule_gates "$U2P"
-denoisecli evaluate data/validation --model skip --model "$U2P" --model "$U2Q" --protocol awgn --sigma 0,5,10 \
+rule_gates "$U2P" "$P4"
+# The strength sweep on clean photos (information for rule U2Q), and U2Q's gate 0 beside U2P.
+sidecar_variant "${P4%.safetensors}" runs/p4-s0.45 "" 0.45
+for strength in 0.6 0.45 0.3; do sidecar_variant "${U2P%.safetensors}" "runs/u2p-s$strength" "" "$strength"; done
+denoisecli evaluate data/validation --model "$P4" --model runs/p4-s0.45.safetensors --model runs/u2p-s0.6.safetensors \
+  --model runs/u2p-s0.45.safetensors --model runs/u2p-s0.3.safetensors --protocol awgn --sigma 0 --seed 0 --threads "$THREADS"
+denoisecli evaluate data/validation --model "$P4" --model "$U2P" --model "$U2Q" --model runs/p4-s0.45.safetensors \
+  --protocol awgn --sigma 0,5,10 \
   --awgn-noise clipped --seed 0 --threads "$THREADS"
 # Rule S: averaged fine-tunes (scripts/average_weights.py; the averages that were not chosen are
 # not in the repo, and the same command rebuilds them bit for bit), scored on validation.
@@ -421,49 +444,36 @@ soups=()
 soup() {
   local name=$1
   shift
-  python scripts/average_weights.py "$@" -o "runs/soup-$name.safetensors" --sidecar weights/skip.json
+  python scripts/average_weights.py "$@" -o "runs/soup-$name.safetensors" --sidecar "${P4%.safetensors}.json"
   soups+=(--model "runs/soup-$name.safetensors")
 }
 soup g-uc2 "$G" "$UC2"
 soup g-uf "$G" "$UF"
 soup g-uc2-uf "$G" "$UC2" "$UF"
-soup default-uc2 weights/skip.safetensors "$UC2"
-denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+soup default-uc2 "$P4" "$UC2"
+denoisecli evaluate data/validation --model "$P4" "${soups[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
   --seed 0 --threads "$THREADS"
-denoisecli evaluate data/validation --model skip "${soups[@]}" --protocol seed --sigma 25 --seed 0 \
+denoisecli evaluate data/validation --model "$P4" "${soups[@]}" --protocol seed --sigma 25 --seed 0 \
   --threads "$THREADS" --psnr-cap 48
 # Rule S2 and S3: S-GF (kept as a candidate) with other restore strengths and DCT filter hand-overs
 # on validation's low noise, each network raw (@inf) at sigma 5/10, then S3's gates.
 SGF=weights/candidates/skip-twenty-third-soup-g-uf
-denoisecli evaluate data/validation --model skip --model "$SGF.safetensors" --model "$SGF-s075.safetensors" \
+denoisecli evaluate data/validation --model "$P4" --model "$SGF.safetensors" --model "$SGF-s075.safetensors" \
   --model "$SGF-s09.safetensors" --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
-denoisecli evaluate data/validation --model skip@inf --model "$SGF.safetensors@inf" --model "$U2P@inf" --model "$G@inf" \
+denoisecli evaluate data/validation --model "$P4@inf" --model "$SGF.safetensors@inf" --model "$U2P@inf" --model "$G@inf" \
   --protocol awgn --sigma 5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
 s3_sidecars=()
 for from in 1.5,3.5 3,5; do
   for strength in 0.6 0.75; do
-    name=runs/sgf-from${from/,/-}-s$strength
-    ln -sf "$PWD/$SGF.safetensors" "$name.safetensors"
-    python - "$SGF.json" "$name.json" "$from" "$strength" <<'PY'
-import json, sys
-sidecar = json.load(open(sys.argv[1]))
-sidecar["color"]["restore"]["wiener"]["from_noise"] = [float(v) for v in sys.argv[3].split(",")]
-sidecar["color"]["restore"]["strength_by_noise"][0][1] = float(sys.argv[4])
-json.dump(sidecar, open(sys.argv[2], "w"), indent=2)
-PY
-    s3_sidecars+=(--model "$name.safetensors")
+    sidecar_variant "$SGF" "runs/sgf-from${from/,/-}-s$strength" "$from" "$strength"
+    s3_sidecars+=(--model "runs/sgf-from${from/,/-}-s$strength.safetensors")
   done
 done
-denoisecli evaluate data/validation --model skip "${s3_sidecars[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+denoisecli evaluate data/validation --model "$P4" "${s3_sidecars[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
   --seed 0 --threads "$THREADS"
 S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
-for gray in "" --gray; do
-  denoisecli evaluate data/validation --model skip --model "$S3" --protocol seed --sigma 25 --seed 0 \
-    --threads "$THREADS" --psnr-cap 48 ${gray:+"$gray"}
-done
-denoisecli evaluate "$CBSD68" --model skip --model "$S3" --protocol awgn --sigma 15,25,50 --awgn-noise clipped \
-  --seed 0 --threads "$THREADS"
-test_set_gates skip "$S3"
+rule_gates "$S3" "$P4"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$P4" "$S3"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
