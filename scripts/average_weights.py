@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("give at least two models to average")
+    output = args.output.with_suffix(".safetensors")
+    if any(output.resolve() == path.resolve() for path in args.models):
+        parser.error(f"{output} is one of the inputs; write the average to a new file")
     try:
         loaded = [load_model(path) for path in args.models]
         configs = {json.dumps(sidecar["config"], sort_keys=True) for _, sidecar in loaded}
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": f"mean of the weights of {names}. {args.note}".strip(),
     }
     post_steps = {key: post_source[key] for key in ("color", "deblur") if key in post_source}
-    written = export_model(model, args.output, first_sidecar["variant"], {"training": training}, post_steps)
+    written = export_model(model, output, first_sidecar["variant"], {"training": training}, post_steps)
     print(f"wrote {written} and {sidecar_path(written).name}")
     return 0
 

@@ -256,3 +256,17 @@ def test_average_weights_refuses_models_of_different_shapes(tmp_path, tiny_model
     assert result.returncode == 1
     assert "differ in architecture" in result.stderr
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_average_weights_never_writes_over_an_input(tmp_path, tiny_model_path):
+    import shutil
+
+    first = tmp_path / "a.safetensors"
+    shutil.copy(tiny_model_path, first)
+    shutil.copy(tiny_model_path.with_suffix(".json"), first.with_suffix(".json"))
+    before = first.read_bytes()
+    script = ROOT / "scripts" / "average_weights.py"
+    command = [sys.executable, str(script), str(first), str(tiny_model_path), "-o", str(first)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "is one of the inputs" in result.stderr
+    assert first.read_bytes() == before
