@@ -486,6 +486,10 @@ denoisecli evaluate data/validation --model skip --model "$T" --protocol awgn --
   --seed 0 --threads "$THREADS"
 rule_gates "$T"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip "$T"
+# Information: the DCT filter's hand-over at 1.5 on P4's network, beside P4 and S3.
+sidecar_variant "${P4%.safetensors}" runs/p4-from1.5-3.5-s0.6 1.5,3.5 0.6
+denoisecli evaluate data/validation --model "$P4" --model runs/p4-from1.5-3.5-s0.6.safetensors --model skip \
+  --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
