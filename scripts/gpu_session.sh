@@ -2,12 +2,13 @@
 # One unattended session on a borrowed GPU: the CUDA benchmarks, and the candidate models trained
 # side by side under a time limit. Everything it produces lands in OUT (runs.tar.gz.* parts + logs).
 #
-#   python scripts/pack_training_photos.py data/train-photos gpu-pack/photos   # fits the 64 MiB carry
+#   python scripts/pack_training_photos.py data/train-photos gpu-pack/photos --area 0.25
 #   scripts/gpu_session.sh gpu-pack/photos "$OUT" 5.5                          # minutes of training
 #
 # The 64 MiB limit covers the whole working tree that travels, carried pack included: the tracked
-# files are about 32 MB since the twenty-third session, so pack at --area 0.25 or less and check
-# `du -sh gpu-pack` plus `git ls-files -z | du -ch --files0-from=- | tail -1` before the call.
+# files are about 33 MB since the twenty-third session, so the pack takes --area 0.25 or less (the
+# default, 0.42, no longer fits); check `du -sh gpu-pack` plus
+# `git ls-files -z | du -ch --files0-from=- | tail -1` before the call.
 # Rehearse on CPU first: DEVICE=cpu scripts/gpu_session.sh gpu-pack/photos /tmp/out 0.3
 # BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time.
 # Continue an earlier session's runs: unpack its parts into runs/, carry runs/, set RESUME=1 and

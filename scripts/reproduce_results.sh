@@ -433,13 +433,10 @@ for strength in 0.6 0.45 0.3; do sidecar_variant "${U2P%.safetensors}" "runs/u2p
 denoisecli evaluate data/validation --model "$P4" --model runs/p4-s0.45.safetensors --model runs/u2p-s0.6.safetensors \
   --model runs/u2p-s0.45.safetensors --model runs/u2p-s0.3.safetensors --protocol awgn --sigma 0 --seed 0 --threads "$THREADS"
 denoisecli evaluate data/validation --model "$P4" --model "$U2P" --model "$U2Q" --model runs/p4-s0.45.safetensors \
-  --protocol awgn --sigma 0,5,10 \
-  --awgn-noise clipped --seed 0 --threads "$THREADS"
+  --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
 # Rule S: averaged fine-tunes (scripts/average_weights.py; the averages that were not chosen are
 # not in the repo, and the same command rebuilds them bit for bit), scored on validation.
-G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
-UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors
-UF=weights/candidates/skip-twenty-first-filled-crops.safetensors
+UC2=weights/candidates/skip-twentieth-unclipped-2.safetensors  # G and UF as set above
 soups=()
 soup() {
   local name=$1
