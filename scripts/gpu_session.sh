@@ -26,9 +26,13 @@ if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,clocks.ma
 
 # 0. Where a --restore-loss step's time goes (the twenty-second session's runs were 30 times
 #    slower than plain ones; docs/RESULTS.md, "A third GPU session"): half a minute.
-timeout 90 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 | tee "$out/step_parts.txt"
-timeout 120 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
-    --profile | tee -a "$out/step_parts.txt"
+#    The plain step, then the step through the post steps; PROFILE=1 adds PyTorch's profiler
+#    table to the second (up to a minute more).
+timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 | tee "$out/step_parts.txt"
+profile=()
+[ "${PROFILE:-0}" = 1 ] && profile=(--profile)
+timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
+    "${profile[@]}" | tee -a "$out/step_parts.txt"
 
 # 1. Training throughput, eager, alone on the GPU (the figure issue #3 asks for).
 steps=30
