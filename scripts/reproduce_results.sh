@@ -487,6 +487,25 @@ python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --i
 sidecar_variant "${P4%.safetensors}" runs/p4-from1.5-3.5-s0.6 1.5,3.5 0.6
 denoisecli evaluate data/validation --model "$P4" --model runs/p4-from1.5-3.5-s0.6.safetensors --model skip \
   --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
+# The twenty-fourth session (docs/RESULTS.md, "A fourth GPU session" and rule V): two runs on a lent
+# H200 from S3 (not reproducible here: scripts/gpu_session.sh with BENCH=0 as of this session's first
+# commit, then gpu-restore-gauss alone; the exports are runs/gpu-*/model.*), the three means with S3,
+# selection on validation, then V's gates against S3 (all passed; V shipped).
+S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
+V=weights/candidates/skip-twenty-fourth-gpu-gauss-float.safetensors
+v_models=(--model "$S3" --model "$V" --model runs/gpu-restore-gauss/model.safetensors)
+python scripts/average_weights.py "$S3" "$V" -o runs/v-s3-gf.safetensors --sidecar "${S3%.safetensors}.json"
+python scripts/average_weights.py "$S3" runs/gpu-restore-gauss/model.safetensors -o runs/v-s3-gr.safetensors \
+  --sidecar "${S3%.safetensors}.json"
+python scripts/average_weights.py "$S3" "$V" runs/gpu-restore-gauss/model.safetensors -o runs/v-s3-gf-gr.safetensors \
+  --sidecar "${S3%.safetensors}.json"
+v_models+=(--model runs/v-s3-gf.safetensors --model runs/v-s3-gr.safetensors --model runs/v-s3-gf-gr.safetensors)
+denoisecli evaluate data/validation "${v_models[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 \
+  --threads "$THREADS"
+denoisecli evaluate data/validation "${v_models[@]}" --protocol seed --sigma 25 --psnr-cap 48 --seed 0 --threads "$THREADS"
+denoisecli evaluate data/validation "${v_models[@]}" --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 \
+  --threads "$THREADS"
+rule_gates "$V" "$S3"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
