@@ -489,23 +489,36 @@ denoisecli evaluate data/validation --model "$P4" --model runs/p4-from1.5-3.5-s0
   --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
 # The twenty-fourth session (docs/RESULTS.md, "A fourth GPU session" and rule V): two runs on a lent
 # H200 from S3 (not reproducible here: scripts/gpu_session.sh with BENCH=0 as of this session's first
-# commit, then gpu-restore-gauss alone; the exports are runs/gpu-*/model.*), the three means with S3,
-# selection on validation, then V's gates against S3 (all passed; V shipped).
+# commit, then gpu-restore-gauss alone), the means with S3, selection on validation, then V's gates
+# against S3 (all passed; V shipped). GF is V; GR, which lost float noise, is not in the repo: its
+# export was runs/gpu-restore-gauss/model.* (the session's tarball), and without it only GF's rows rerun.
 S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
 V=weights/candidates/skip-twenty-fourth-gpu-gauss-float.safetensors
-v_models=(--model "$S3" --model "$V" --model runs/gpu-restore-gauss/model.safetensors)
+GR=runs/gpu-restore-gauss/model.safetensors
 python scripts/average_weights.py "$S3" "$V" -o runs/v-s3-gf.safetensors --sidecar "${S3%.safetensors}.json"
-python scripts/average_weights.py "$S3" runs/gpu-restore-gauss/model.safetensors -o runs/v-s3-gr.safetensors \
-  --sidecar "${S3%.safetensors}.json"
-python scripts/average_weights.py "$S3" "$V" runs/gpu-restore-gauss/model.safetensors -o runs/v-s3-gf-gr.safetensors \
-  --sidecar "${S3%.safetensors}.json"
-v_models+=(--model runs/v-s3-gf.safetensors --model runs/v-s3-gr.safetensors --model runs/v-s3-gf-gr.safetensors)
-denoisecli evaluate data/validation "${v_models[@]}" --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 \
-  --threads "$THREADS"
-denoisecli evaluate data/validation "${v_models[@]}" --protocol seed --sigma 25 --psnr-cap 48 --seed 0 --threads "$THREADS"
-denoisecli evaluate data/validation "${v_models[@]}" --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 \
-  --threads "$THREADS"
+v_models=(--model "$S3" --model "$V" --model runs/v-s3-gf.safetensors)
+if [ -f "$GR" ]; then
+  python scripts/average_weights.py "$S3" "$GR" -o runs/v-s3-gr.safetensors --sidecar "${S3%.safetensors}.json"
+  python scripts/average_weights.py "$S3" "$V" "$GR" -o runs/v-s3-gf-gr.safetensors --sidecar "${S3%.safetensors}.json"
+  v_models+=(--model "$GR" --model runs/v-s3-gr.safetensors --model runs/v-s3-gf-gr.safetensors)
+fi
+for protocol in "awgn --sigma 0,5,10 --awgn-noise clipped" "seed --sigma 25 --psnr-cap 48" \
+  "awgn --sigma 15,25,50 --awgn-noise float"; do
+  # shellcheck disable=SC2086  # the protocol's words are separate options
+  denoisecli evaluate data/validation "${v_models[@]}" --protocol $protocol --seed 0 --threads "$THREADS"
+done
 rule_gates "$V" "$S3"
+# Rule W: 25 CPU minutes of V's recipe from V (now `skip`); selection on validation (failed at sigma 0).
+denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
+  -o runs/v-ft --init weights/skip.safetensors --steps 1000000 --time-limit 25 --batch-size 16 \
+  --crop-size 96 --lr 1e-4 --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 \
+  --gray-crops 0.3 --validation-every 500 --workers 1 --seed 13 --restore-loss 1 --unclipped-noise 0.35 -q
+for protocol in "awgn --sigma 0,5,10 --awgn-noise clipped" "seed --sigma 25 --psnr-cap 48" \
+  "awgn --sigma 15,25,50 --awgn-noise float"; do
+  # shellcheck disable=SC2086  # the protocol's words are separate options
+  denoisecli evaluate data/validation --model skip --model runs/v-ft/model.safetensors --protocol $protocol --seed 0 \
+    --threads "$THREADS"
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
