@@ -286,10 +286,11 @@ RL=weights/candidates/skip-nineteenth-restore-loss.safetensors
 RL10=weights/candidates/skip-nineteenth-restore-loss-t10.safetensors
 # One --restore-loss round on GC8's recipe: run name, init weights, minutes, learning rate, seed,
 # then any further train options (a repeated option's last value wins).
+# MIX=... before the call gives another noise mix (G's, 1,5,2,1,2, since the twenty-second session).
 restore_loss_round() {
   denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
     -o "runs/$1" --init "$2" --steps 1000000 --time-limit "$3" --batch-size 16 --crop-size 96 --lr "$4" \
-    --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,3,2,1,2 --gray-crops 0.3 --validation-every 500 \
+    --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix "${MIX:-1,3,2,1,2}" --gray-crops 0.3 --validation-every 500 \
     --workers 1 --seed "$5" --restore-loss 1 "${@:6}"
 }
 restore_loss_round restore-loss-ft "$GC8" 62 1e-4 6
@@ -391,10 +392,7 @@ python benchmarks/denoise_speed.py --big 50 --threads "$THREADS" --precision flo
 G=weights/candidates/skip-twenty-second-gpu-gauss.safetensors
 rule_gates "$G"
 # Rule GC: 40 CPU minutes more of G's recipe from G, then the same gates (all ran; 1, 2 and 5 failed).
-denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/gauss-cpu --init "$G" --steps 1000000 --time-limit 40 --batch-size 16 --crop-size 96 --lr 1e-4 \
-  --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 --gray-crops 0.3 --validation-every 500 \
-  --workers 1 --seed 11 --restore-loss 1 -q
+MIX=1,5,2,1,2 restore_loss_round gauss-cpu "$G" 40 1e-4 11 -q
 rule_gates weights/candidates/skip-twenty-second-gauss-cpu.safetensors
 # Rule P4: the fill before the network also takes the other extreme (validation of both sidecars
 # with G's, then P3's gates against the twenty-first session's sidecar; all passed, shipped).
@@ -471,29 +469,25 @@ denoisecli evaluate data/validation --model "$P4" "${s3_sidecars[@]}" --protocol
 S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
 rule_gates "$S3" "$P4"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$P4" "$S3"
-# Rule T: 30 CPU minutes from S3 (now `skip`), averaged back into it; all its checks (the float gate failed).
-denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/s3-ft --init weights/skip.safetensors --steps 1000000 --time-limit 30 --batch-size 16 \
-  --crop-size 96 --lr 1e-4 --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 \
-  --gray-crops 0.3 --validation-every 500 --workers 1 --seed 12 --restore-loss 1 --unclipped-noise 0.35 -q
-python scripts/average_weights.py weights/skip.safetensors runs/s3-ft/model.safetensors -o runs/s3-ft-mean.safetensors \
-  --sidecar weights/skip.json
+# Rule T: 30 CPU minutes from S3 (the default then), averaged back into it; all its checks (the float gate failed).
+MIX=1,5,2,1,2 restore_loss_round s3-ft "$S3" 30 1e-4 12 --unclipped-noise 0.35 -q
+python scripts/average_weights.py "$S3" runs/s3-ft/model.safetensors -o runs/s3-ft-mean.safetensors \
+  --sidecar "${S3%.safetensors}.json"
 T=weights/candidates/skip-twenty-third-s3-ft-mean.safetensors
-denoisecli evaluate data/validation --model skip --model "$T" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+denoisecli evaluate data/validation --model "$S3" --model "$T" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
   --seed 0 --threads "$THREADS"
-rule_gates "$T"
-python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip "$T"
+rule_gates "$T" "$S3"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$S3" "$T"
 # Information: the DCT filter's hand-over at 1.5 on P4's network, beside P4 and S3.
 sidecar_variant "${P4%.safetensors}" runs/p4-from1.5-3.5-s0.6 1.5,3.5 0.6
-denoisecli evaluate data/validation --model "$P4" --model runs/p4-from1.5-3.5-s0.6.safetensors --model skip \
+denoisecli evaluate data/validation --model "$P4" --model runs/p4-from1.5-3.5-s0.6.safetensors --model "$S3" \
   --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
 # The twenty-fourth session (docs/RESULTS.md, "A fourth GPU session" and rule V): two runs on a lent
 # H200 from S3 (not reproducible here: scripts/gpu_session.sh with BENCH=0 as of this session's first
 # commit, then gpu-restore-gauss alone), the means with S3, selection on validation, then V's gates
 # against S3 (all passed; V shipped). GF is V; GR, which lost float noise, is not in the repo: its
 # export was runs/gpu-restore-gauss/model.* (the session's tarball), and without it only GF's rows rerun.
-S3=weights/candidates/skip-twenty-third-soup-g-uf-s3.safetensors
-V=weights/candidates/skip-twenty-fourth-gpu-gauss-float.safetensors
+V=weights/candidates/skip-twenty-fourth-gpu-gauss-float.safetensors  # S3 as set above
 GR=runs/gpu-restore-gauss/model.safetensors
 python scripts/average_weights.py "$S3" "$V" -o runs/v-s3-gf.safetensors --sidecar "${S3%.safetensors}.json"
 v_models=(--model "$S3" --model "$V" --model runs/v-s3-gf.safetensors)
@@ -502,23 +496,18 @@ if [ -f "$GR" ]; then
   python scripts/average_weights.py "$S3" "$V" "$GR" -o runs/v-s3-gf-gr.safetensors --sidecar "${S3%.safetensors}.json"
   v_models+=(--model "$GR" --model runs/v-s3-gr.safetensors --model runs/v-s3-gf-gr.safetensors)
 fi
-for protocol in "awgn --sigma 0,5,10 --awgn-noise clipped" "seed --sigma 25 --psnr-cap 48" \
-  "awgn --sigma 15,25,50 --awgn-noise float"; do
-  # shellcheck disable=SC2086  # the protocol's words are separate options
-  denoisecli evaluate data/validation "${v_models[@]}" --protocol $protocol --seed 0 --threads "$THREADS"
-done
+# Rule V's selection runs on validation for the --model arguments given: clipped AWGN at sigma
+# 0 (uncapped), 5 and 10, the seed protocol capped at 48 dB, float AWGN at 15, 25 and 50.
+validation_selection() {
+  denoisecli evaluate data/validation "$@" --protocol awgn --sigma 0,5,10 --awgn-noise clipped --seed 0 --threads "$THREADS"
+  denoisecli evaluate data/validation "$@" --protocol seed --sigma 25 --psnr-cap 48 --seed 0 --threads "$THREADS"
+  denoisecli evaluate data/validation "$@" --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+}
+validation_selection "${v_models[@]}"
 rule_gates "$V" "$S3"
-# Rule W: 25 CPU minutes of V's recipe from V (now `skip`); selection on validation (failed at sigma 0).
-denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-  -o runs/v-ft --init weights/skip.safetensors --steps 1000000 --time-limit 25 --batch-size 16 \
-  --crop-size 96 --lr 1e-4 --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix 1,5,2,1,2 \
-  --gray-crops 0.3 --validation-every 500 --workers 1 --seed 13 --restore-loss 1 --unclipped-noise 0.35 -q
-for protocol in "awgn --sigma 0,5,10 --awgn-noise clipped" "seed --sigma 25 --psnr-cap 48" \
-  "awgn --sigma 15,25,50 --awgn-noise float"; do
-  # shellcheck disable=SC2086  # the protocol's words are separate options
-  denoisecli evaluate data/validation --model skip --model runs/v-ft/model.safetensors --protocol $protocol --seed 0 \
-    --threads "$THREADS"
-done
+# Rule W: 25 CPU minutes of V's recipe from V; selection on validation (failed at sigma 0).
+MIX=1,5,2,1,2 restore_loss_round v-ft "$V" 25 1e-4 13 --unclipped-noise 0.35 -q
+validation_selection --model "$V" --model runs/v-ft/model.safetensors
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
