@@ -10,7 +10,9 @@
 # all), so the pack takes --area 0.25 or less (the default, 0.42, no longer fits); check `du -sh gpu-pack` plus
 # `git ls-files -z | du -ch --files0-from=- | tail -1` before the call.
 # Rehearse on CPU first: DEVICE=cpu scripts/gpu_session.sh gpu-pack/photos /tmp/out 0.3
-# BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time.
+# BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time;
+# STEP0=0 skips the step timing (section 0, half a minute; measured in the twenty-fourth session).
+# FIRST=N starts at the Nth run of section 2 (a second call on a warm machine: RUNS=1 FIRST=2).
 # Continue an earlier session's runs: unpack its parts into runs/, carry runs/, set RESUME=1 and
 # pass the new total minutes (time already trained counts).
 set -uo pipefail
@@ -28,11 +30,13 @@ if [ "$device" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,clocks.ma
 #    slower than plain ones; docs/RESULTS.md, "A third GPU session"): half a minute.
 #    The plain step, then the step through the post steps; PROFILE=1 adds PyTorch's profiler
 #    table to the second (up to a minute more).
+if [ "${STEP0:-1}" = 1 ]; then
 timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 | tee "$out/step_parts.txt"
 profile=()
 [ "${PROFILE:-0}" = 1 ] && profile=(--profile)
 timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
     "${profile[@]}" | tee -a "$out/step_parts.txt"
+fi
 
 # 1. Training throughput, eager, alone on the GPU (the figure issue #3 asks for).
 steps=30
@@ -57,9 +61,13 @@ fi
 #    of the four below run, in their order.
 pids=()
 runs=${RUNS:-1}
+first=${FIRST:-1}
+listed=0
 names=()
 train() {
     local name=$1
+    listed=$((listed + 1))
+    [ "$listed" -lt "$first" ] && return
     [ "${#names[@]}" -ge "$runs" ] && return
     names+=("$name")
     shift
