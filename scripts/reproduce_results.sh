@@ -508,6 +508,21 @@ rule_gates "$V" "$S3"
 # Rule W: 25 CPU minutes of V's recipe from V; selection on validation (failed at sigma 0).
 MIX=1,5,2,1,2 restore_loss_round v-ft "$V" 25 1e-4 13 --unclipped-noise 0.35 -q
 validation_selection --model "$V" --model runs/v-ft/model.safetensors
+# The twenty-fifth session (docs/RESULTS.md, "A fifth GPU session" and rule X): two runs on a lent
+# H200 from V (not reproducible here: scripts/gpu_session.sh as of that session's first commit,
+# STEP0=0 BENCH=0 for 8 minutes, then STEP0=0 BENCH=0 RUNS=1 FIRST=2 for 4.5), selection on
+# validation, then rule V's gates for X2 against V. X2 is in the repo; X1 is not: its export was
+# call 1's runs/gpu-gauss-float/model.* (the session's tarball), and without it only X2's rows rerun.
+X2=weights/candidates/skip-twenty-fifth-gpu-gauss-float-half.safetensors
+X1=${X1:-reports/twenty-fifth/gpu/call1/runs/gpu-gauss-float/model.safetensors}
+x_models=(--model "$V" --model "$X2")
+if [ -f "$X1" ]; then
+  python scripts/average_weights.py "$X1" "$X2" -o runs/x-x1-x2.safetensors --sidecar "${V%.safetensors}.json"
+  x_models+=(--model "$X1" --model runs/x-x1-x2.safetensors)
+fi
+validation_selection "${x_models[@]}"
+rule_gates "$X2" "$V"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" "$X2"
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
