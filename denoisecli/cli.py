@@ -313,9 +313,15 @@ def train(
     chroma_input: Annotated[
         bool, typer.Option(help="Feed the model the noisy A/B beside L (it still outputs L); --init grows them.")
     ] = False,
-    width: Annotated[int | None, typer.Option(help="Channels at full width (variant default if unset).")] = None,
+    width: Annotated[
+        int | None,
+        typer.Option(help="Channels at full width (variant default if unset); --init can be narrower."),
+    ] = None,
     levels: Annotated[int | None, typer.Option(help="Encoder/decoder blocks (variant default if unset).")] = None,
-    growth: Annotated[float | None, typer.Option(help="Channel growth per level (variant default if unset).")] = None,
+    growth: Annotated[
+        float | None,
+        typer.Option(help="Channel growth per level (variant default if unset); --init can be narrower."),
+    ] = None,
     layers: Annotated[int | None, typer.Option(help="Conv/BN/ReLU layers per block (variant default).")] = None,
     unshuffle: Annotated[
         int | None, typer.Option(help="Pixel-unshuffle factor: the network works at 1/N resolution.")

@@ -215,3 +215,32 @@ def test_network_input_with_chroma_stacks_scaled_a_b_and_zeros_for_gray():
     torch.testing.assert_close(stacked[:, 1:] * 50, rgb_to_lab(rgb)[:, 1:])
     _, gray = network_input(rgb[:, :1], chroma=True)
     assert gray.shape == (1, 3, 8, 8) and not gray[:, 1:].any()
+
+
+@pytest.mark.parametrize(("variant", "order"), [("skip", "after"), ("skip", "before"), ("noskip", "before")])
+def test_a_widened_model_computes_the_same_function_and_its_new_channels_learn(variant, order):
+    from dataclasses import replace
+
+    from denoisecli.models import widened
+
+    torch.manual_seed(0)
+    narrow = build_model(variant, width=4, skip_order=order, head="residual", chroma_input=True)
+    with torch.no_grad():  # trained-looking batch norm, so eval mode is not the identity
+        for module in narrow.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    wide = widened(narrow.eval(), replace(narrow.config, width=6, growth=2.5))
+    assert wide.config.channels() == [6, 15, 38, 94]
+    lab = torch.rand(2, 3, 40, 24) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(wide(lab), narrow(lab))  # eval mode: the running statistics
+        torch.testing.assert_close(wide.train()(lab), narrow.train()(lab))  # training: the batch's
+    wide(lab).square().mean().backward()
+    # The zero weights out of the new stem channels learn, and so, once they move, do those in.
+    assert wide.encoders[0].layers[0][0].weight.grad[:4, 4:].abs().sum() > 0
+    assert wide.stem[0].weight.grad[:4].abs().sum() > 0
+    with pytest.raises(ValueError, match="narrower"):
+        widened(narrow, replace(narrow.config, width=3))
+    with pytest.raises(ValueError, match="only the channel widths"):
+        widened(narrow, replace(narrow.config, width=6, levels=2))

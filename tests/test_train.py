@@ -259,6 +259,25 @@ def test_init_from_weights_and_mismatch(photo_folder, tmp_path):
         fit(tiny_config(photo_folder, tmp_path / "third", variant="noskip", init_from=str(first / "model.safetensors")))
 
 
+def test_a_wider_run_starts_from_a_narrower_model_computing_its_function(photo_folder, tmp_path):
+    first = tmp_path / "first"
+    fit(tiny_config(photo_folder, first, steps=3))
+    init = str(first / "model.safetensors")
+    # One step at a vanishing rate from the same model, as it is and widened: only the batch
+    # norms' running statistics move, the same way in both if the wide run starts from its function.
+    one_step = {"steps": 1, "init_from": init, "learning_rate": 1e-12}
+    fit(tiny_config(photo_folder, tmp_path / "narrow", **one_step))
+    fit(tiny_config(photo_folder, tmp_path / "wide", model_overrides={"width": 6}, **one_step))
+    narrow_model, _ = load_model(tmp_path / "narrow" / "model.safetensors")
+    wide_model, sidecar = load_model(tmp_path / "wide" / "model.safetensors")
+    assert sidecar["config"]["width"] == 6 and wide_model.stem[0].weight.shape[0] == 6
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(wide_model(x), narrow_model(x))
+    with pytest.raises(DenoiseError, match="model config differs"):  # narrower does not fit
+        fit(tiny_config(photo_folder, tmp_path / "narrower", model_overrides={"width": 3}, init_from=init))
+
+
 def test_a_chroma_input_run_grows_from_an_l_only_model_and_denoises(photo_folder, tmp_path):
     from denoisecli.inference import Denoiser
 

@@ -8,6 +8,7 @@ from denoisecli.models.autoencoder import (
     ModelConfig,
     build_model,
     coarse_decoders,
+    widened,
     with_chroma_input,
 )
 from denoisecli.models.blocks import fold_batch_norm
@@ -21,5 +22,6 @@ __all__ = [
     "build_model",
     "coarse_decoders",
     "fold_batch_norm",
+    "widened",
     "with_chroma_input",
 ]

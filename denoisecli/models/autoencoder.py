@@ -202,6 +202,69 @@ def with_chroma_input(model: Autoencoder) -> Autoencoder:
 
 
 @torch.no_grad()
+def widened(model: Autoencoder, config: ModelConfig, seed: int = 0) -> Autoencoder:
+    """``model`` grown to ``config``'s wider channels, computing exactly the same function.
+
+    Every old weight keeps its place; each new channel gets the fresh layer's random weights into
+    it and zero weights out of it (in the next layer, the shortcut, the skip it feeds), so until
+    training moves those zeros the new channels are computed and ignored. Batch norm's statistics
+    are per channel, so the old channels' are unchanged in training mode too. Zero out, not in:
+    with both zero no gradient would ever reach them. For a GPU run that adds capacity to a
+    trained network instead of starting over (docs/RESULTS.md, "A fifth GPU session").
+    """
+    old_config = model.config
+    if replace(config, width=old_config.width, growth=old_config.growth) != old_config:
+        raise ValueError("only the channel widths (width, growth) can grow")
+    old_channels, new_channels = old_config.channels(), config.channels()
+    if any(new < old for old, new in zip(old_channels, new_channels, strict=True)):
+        raise ValueError(f"channels {new_channels} are narrower than {old_channels} somewhere")
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
+        torch.manual_seed(seed)
+        grown = Autoencoder(config)
+    inputs = _input_segments(old_config), _input_segments(config)
+    old_state = model.state_dict()
+    state = grown.state_dict()
+    for key, new in state.items():
+        old = old_state[key]
+        if old.shape == new.shape:
+            state[key] = old.clone()
+            continue
+        rows = slice(0, old.shape[0])
+        if new.ndim == 1:  # a bias or a norm's statistics: per output channel
+            new[rows] = old
+            continue
+        old_segments, new_segments = inputs[0].get(key, [old.shape[1]]), inputs[1].get(key, [new.shape[1]])
+        # New output channels keep the fresh layer's random weights in.
+        start_old = start_new = 0
+        for old_size, new_size in zip(old_segments, new_segments, strict=True):
+            new[:, start_new + old_size : start_new + new_size] = 0  # out of every new channel: zero
+            new[rows, start_new : start_new + old_size] = old[:, start_old : start_old + old_size]
+            start_old, start_new = start_old + old_size, start_new + new_size
+    grown.load_state_dict(state)
+    return grown.train(model.training)
+
+
+def _input_segments(config: ModelConfig) -> dict[str, list[int]]:
+    """The input channels of each convolution that stacks two tensors, as the sizes of its parts
+    in order (the decoders and final convolution of a model with skips); every other takes one."""
+    channels = config.channels()
+    segments: dict[str, list[int]] = {}
+    after = config.skips and config.skip_order == "after"
+    for index, level in enumerate(reversed(range(config.levels))):
+        if after:
+            parts = [channels[level + 1], channels[level]]
+        elif config.skips and index > 0:
+            parts = [channels[level + 1], channels[level + 1]]
+        else:
+            continue
+        for key in (f"decoders.{index}.body.layers.0.0.weight", f"decoders.{index}.body.shortcut.weight"):
+            segments[key] = parts
+    if config.skips and not after:
+        segments["final.weight"] = [channels[0], channels[0]]
+    return segments
+
+
+@torch.no_grad()
 def coarse_decoders(model: Autoencoder) -> Autoencoder:
     """Every decoder block of ``model`` replaced, in place, by its ``CoarseDecoderBlock``: the same
     function, faster, for inference (after ``fold_batch_norm``, or with eval-mode norms).
