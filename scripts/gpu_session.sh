@@ -113,8 +113,18 @@ train() {
 # float AWGN +0.11 / +0.17 / +0.15 on CBSD68). A run with no float noise (GR) lost float AWGN on
 # validation. So the first run goes on from V with the same recipe, the second (RUNS=2, or a
 # second call) with half the crops' noise float; score each alone first (docs/RESULTS.md, rule V).
+# The twenty-fifth session (H200, STEP0=0 BENCH=0): 8 more minutes from V (6,774 steps) and 4.5
+# with half the noise float (X2) gained +0.07 and +0.09 on validation's float AWGN and X2 only
+# +0.026 on CBSD68's (rule X failed): this network has about learnt what it can. So the first
+# two runs add capacity without starting over: V widened (train --init grows it, the new
+# channels weighted zero out, the same function to start with) to growth 2.5 (16-40-100-250
+# channels, 2.9x the weights, 0.320x NLM's CPU time against V's 0.277x in one interleaved run)
+# and to width 20 (20-40-80-160, 1.6x, 0.314x), V's recipe otherwise. Two side by side
+# (RUNS=2) is untried with --restore-loss since the fill moved to the GPU; score each alone first.
 mix=(--model skip --skip-order after --head residual --zoom-out 4 --min-texture 5 --chroma-input)
 init=(--init weights/skip.safetensors --lr 2e-4 --gray-crops 0.3 --restore-loss 1)
+train gpu-wide-g25 "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5
+train gpu-wide-w20 "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --width 20
 train gpu-gauss-float "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35
 train gpu-gauss-float-half "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.5
 train gpu-restore "${mix[@]}" "${init[@]}" --noise-mix 1,3,2,1,2
