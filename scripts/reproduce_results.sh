@@ -523,6 +523,14 @@ fi
 validation_selection "${x_models[@]}"
 rule_gates "$X2" "$V"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" "$X2"
+# Wider shapes of V, timed before any GPU minute goes to them (docs/RESULTS.md, "Capacity
+# without starting over"): grown by scripts/widen_model.py, the same outputs as V's.
+for shape in "--width 20" "--growth 2.5" "--width 24" "--width 20 --growth 2.5"; do
+  # shellcheck disable=SC2086  # the shape is two or four words on purpose
+  python scripts/widen_model.py "$V" $shape -o "runs/v-wide-${shape//[^0-9]/}.safetensors"
+done
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
+  runs/v-wide-20.safetensors runs/v-wide-25.safetensors runs/v-wide-24.safetensors runs/v-wide-2025.safetensors
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float

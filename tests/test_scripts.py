@@ -270,3 +270,24 @@ def test_average_weights_never_writes_over_an_input(tmp_path, tiny_model_path):
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and "is one of the inputs" in result.stderr
     assert first.read_bytes() == before
+
+
+def test_widen_model_writes_a_wider_model_with_the_same_outputs(tmp_path, tiny_model_path):
+    import torch
+
+    from denoisecli.checkpoint import load_model
+
+    script = ROOT / "scripts" / "widen_model.py"
+    output = tmp_path / "wide.safetensors"
+    command = [sys.executable, str(script), str(tiny_model_path), "--growth", "2.5", "-o", str(output)]
+    subprocess.run(command, check=True, capture_output=True)
+    narrow, narrow_sidecar = load_model(tiny_model_path)
+    wide, sidecar = load_model(output)  # strictly, like any shipped model
+    assert sidecar["config"]["growth"] == 2.5 and sidecar["color"] == narrow_sidecar["color"]
+    assert wide.config.channels()[-1] > narrow.config.channels()[-1]
+    x = torch.rand(1, narrow.config.input_channels, 24, 40) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), narrow(x))
+    narrower = [sys.executable, str(script), str(tiny_model_path), "--width", "1", "-o", str(tmp_path / "n")]
+    result = subprocess.run(narrower, capture_output=True, text=True)
+    assert result.returncode == 1 and "narrower" in result.stderr
