@@ -531,6 +531,9 @@ for shape in "--width 20" "--growth 2.5" "--width 24" "--width 20 --growth 2.5";
 done
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
   runs/v-wide-20.safetensors runs/v-wide-25.safetensors runs/v-wide-24.safetensors runs/v-wide-2025.safetensors
+# WG, information only: rule W's CPU recipe on V grown to growth 2.5, beside V and W on validation.
+MIX=1,5,2,1,2 restore_loss_round v-ft-g25 "$V" 25 1e-4 13 --unclipped-noise 0.35 --growth 2.5 -q
+validation_selection --model "$V" --model runs/v-ft/model.safetensors --model runs/v-ft-g25/model.safetensors
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
