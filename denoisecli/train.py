@@ -12,7 +12,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,7 +43,7 @@ from denoisecli.errors import DenoiseError
 from denoisecli.impulses import prefill_batch
 from denoisecli.inference import color_settings
 from denoisecli.metrics import psnr
-from denoisecli.models import Autoencoder, ModelConfig, build_model, widened, with_chroma_input
+from denoisecli.models import Autoencoder, build_model, widened, with_chroma_input
 from denoisecli.noise import NoiseSettings, as_gray, clip_to_photo, drawn_share, gray_photos, mixed
 from denoisecli.pipeline import network_input, network_output_to_image, restored_lightness
 from denoisecli.plots import line_chart, stack_vertically
@@ -239,14 +239,6 @@ def validate(
 POST_STEP_KEYS = ("color", "deblur")  # the sidecar's settings for the steps around the network
 
 
-def _only_wider(initial: ModelConfig, run: ModelConfig) -> bool:
-    """Whether the run's model is the --init model with more channels (``models.widened``)."""
-    if replace(run, width=initial.width, growth=initial.growth) != initial:
-        return False
-    old, new = initial.channels(), run.channels()
-    return new != old and all(b >= a for a, b in zip(old, new, strict=True))
-
-
 POST_STEPS_FILE = "post_steps.json"  # a --restore-loss run's inherited blocks, kept for --resume
 
 
@@ -356,8 +348,11 @@ def _fit(config: TrainConfig, emit: Event, rank: distributed.Rank, device: torch
         initial, sidecar = load_model(config.init_from)
         if model.config.chroma_input:
             initial = with_chroma_input(initial)  # an L-only model grows the A/B inputs, zero-weighted
-        if sidecar["variant"] == config.variant and _only_wider(initial.config, model.config):
-            initial = widened(initial, model.config, config.seed)  # new channels weighted zero out
+        if sidecar["variant"] == config.variant and initial.config != model.config:
+            try:  # a narrower model of the same shape grows, its new channels weighted zero out
+                initial = widened(initial, model.config, config.seed)
+            except ValueError:
+                pass  # not only narrower: refused just below
         if sidecar["variant"] != config.variant or initial.config != model.config:
             raise DenoiseError(f"{config.init_from}: its model config differs from this run's ({config.variant})")
         model.load_state_dict(initial.state_dict())

@@ -205,12 +205,13 @@ def with_chroma_input(model: Autoencoder) -> Autoencoder:
 def widened(model: Autoencoder, config: ModelConfig, seed: int = 0) -> Autoencoder:
     """``model`` grown to ``config``'s wider channels, computing exactly the same function.
 
-    Every old weight keeps its place; each new channel gets the fresh layer's random weights into
-    it and zero weights out of it (in the next layer, the shortcut, the skip it feeds), so until
-    training moves those zeros the new channels are computed and ignored. Batch norm's statistics
-    are per channel, so the old channels' are unchanged in training mode too. Zero out, not in:
-    with both zero no gradient would ever reach them. For a GPU run that adds capacity to a
-    trained network instead of starting over (docs/RESULTS.md, "A fifth GPU session").
+    Every old weight keeps its place; each new channel gets a fresh layer's random weights in
+    from the old channels and zero weights out of it (into the next layer, the shortcut, the skip
+    it feeds, other new channels), so until training moves those zeros the new channels are
+    computed and ignored. Batch norm's statistics are per channel, so the old channels' are
+    unchanged in training mode too. Zero out, not in: with both zero no gradient would ever
+    reach them. For a run that adds capacity to a trained network instead of starting over
+    (docs/RESULTS.md, "Capacity without starting over").
     """
     old_config = model.config
     if replace(config, width=old_config.width, growth=old_config.growth) != old_config:
