@@ -26,7 +26,7 @@ from collections import defaultdict
 
 import torch
 
-from denoisecli.checkpoint import load_model, resolve_model_path
+from denoisecli.checkpoint import load_model, post_steps_of, resolve_model_path
 from denoisecli.impulses import prefill_batch
 from denoisecli.inference import color_settings
 from denoisecli.noise import NoiseSettings
@@ -106,7 +106,7 @@ def main() -> None:
     sidecar = None
     if arguments.sidecar:
         with open(arguments.sidecar) as handle:
-            sidecar = {key: value for key, value in json.load(handle).items() if key in ("color", "deblur")}
+            sidecar = post_steps_of(json.load(handle))
 
     def measure(steps: int) -> tuple[dict[str, float], dict[str, bool]]:
         return step_parts(device, arguments.batch_size, arguments.crop_size, steps, sidecar, arguments.model)

@@ -46,6 +46,15 @@ def sidecar_path(weights_path: Path) -> Path:
     return weights_path.with_suffix(".json")
 
 
+POST_STEP_KEYS = ("color", "deblur")  # a sidecar's settings for the steps around the network
+
+
+def post_steps_of(sidecar: dict) -> dict:
+    """A sidecar's post-step blocks (``color``, ``deblur``, where it has them): what another
+    model with this one's steps takes (``export_model``'s ``post_steps``)."""
+    return {key: sidecar[key] for key in POST_STEP_KEYS if key in sidecar}
+
+
 def export_model(
     model: Autoencoder, path: str | Path, variant: str, metadata: dict | None = None, post_steps: dict | None = None
 ) -> Path:

@@ -26,6 +26,7 @@ from denoisecli.checkpoint import (
     export_model,
     load_model,
     load_training_state,
+    post_steps_of,
     save_training_state,
     write_json_atomic,
 )
@@ -236,9 +237,6 @@ def validate(
     return float(torch.cat(scores).mean())
 
 
-POST_STEP_KEYS = ("color", "deblur")  # the sidecar's settings for the steps around the network
-
-
 POST_STEPS_FILE = "post_steps.json"  # a --restore-loss run's inherited blocks, kept for --resume
 
 
@@ -255,7 +253,7 @@ def post_steps(config: TrainConfig, run_dir: Path) -> dict:
     if not config.init_from:
         raise DenoiseError("--restore-loss trains through the post steps of the --init model; give --init")
     sidecar = load_model(config.init_from)[1]
-    return {key: sidecar[key] for key in POST_STEP_KEYS if key in sidecar}
+    return post_steps_of(sidecar)
 
 
 def fit(config: TrainConfig, on_event: Event | None = None) -> dict:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from denoisecli.checkpoint import export_model, load_model, sidecar_path
+from denoisecli.checkpoint import export_model, load_model, post_steps_of, sidecar_path
 from denoisecli.errors import DenoiseError
 
 
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "averaged": [str(path) for path in args.models],
         "note": f"mean of the weights of {names}. {args.note}".strip(),
     }
-    post_steps = {key: post_source[key] for key in ("color", "deblur") if key in post_source}
-    written = export_model(model, output, first_sidecar["variant"], {"training": training}, post_steps)
+    written = export_model(model, output, first_sidecar["variant"], {"training": training}, post_steps_of(post_source))
     print(f"wrote {written} and {sidecar_path(written).name}")
     return 0
 

@@ -509,7 +509,7 @@ rule_gates "$V" "$S3"
 MIX=1,5,2,1,2 restore_loss_round v-ft "$V" 25 1e-4 13 --unclipped-noise 0.35 -q
 validation_selection --model "$V" --model runs/v-ft/model.safetensors
 # The twenty-fifth session (docs/RESULTS.md, "A fifth GPU session" and rule X): two runs on a lent
-# H200 from V (not reproducible here: scripts/gpu_session.sh as of that session's first commit,
+# H200 from V (not reproducible here: scripts/gpu_session.sh as of af52732,
 # STEP0=0 BENCH=0 for 8 minutes, then STEP0=0 BENCH=0 RUNS=1 FIRST=2 for 4.5), selection on
 # validation, then rule V's gates for X2 against V. X2 is in the repo; X1 is not: its export was
 # call 1's runs/gpu-gauss-float/model.* (the session's tarball), and without it only X2's rows rerun.

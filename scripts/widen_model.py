@@ -18,7 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from denoisecli.checkpoint import export_model, load_model, sidecar_path
+from denoisecli.checkpoint import export_model, load_model, post_steps_of, sidecar_path
 from denoisecli.errors import DenoiseError
 from denoisecli.models import widened
 
@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     training = {"widened_from": str(args.model), "note": f"{args.model} grown to {grown.config.channels()} channels"}
-    post_steps = {key: sidecar[key] for key in ("color", "deblur") if key in sidecar}
-    written = export_model(grown, output, sidecar["variant"], {"training": training}, post_steps)
+    written = export_model(grown, output, sidecar["variant"], {"training": training}, post_steps_of(sidecar))
     print(f"wrote {written} and {sidecar_path(written).name}: channels {grown.config.channels()}")
     return 0
 
