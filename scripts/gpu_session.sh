@@ -2,13 +2,13 @@
 # One unattended session on a borrowed GPU: the CUDA benchmarks, and the candidate models trained
 # side by side under a time limit. Everything it produces lands in OUT (runs.tar.gz.* parts + logs).
 #
-#   python scripts/pack_training_photos.py data/train-photos gpu-pack/photos --area 0.25
+#   python scripts/pack_training_photos.py data/train-photos gpu-pack/photos --area 0.22
 #   scripts/gpu_session.sh gpu-pack/photos "$OUT" 5.5                          # minutes of training
 #
 # The 64 MiB limit covers the whole working tree that travels, carried pack included: the tracked
-# files are about 36 MB since the twenty-fourth session (the pack at --area 0.25 is 28 MB: 61 MiB in
-# all), so the pack takes --area 0.25 or less (the default, 0.42, no longer fits); check `du -sh gpu-pack` plus
-# `git ls-files -z | du -ch --files0-from=- | tail -1` before the call.
+# files are 38.0 MB since the twenty-fifth session, so the pack at --area 0.25 (28.2 MB) would
+# leave under 1 MB; at --area 0.22 it is 25.6 MB (60.6 MiB in all). Check `du -sb gpu-pack` plus
+# `git ls-files -z | du -cb --files0-from=- | tail -1` before the call.
 # Rehearse on CPU first: DEVICE=cpu scripts/gpu_session.sh gpu-pack/photos /tmp/out 0.3
 # BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time;
 # STEP0=0 skips the step timing (section 0, half a minute; measured in the twenty-fourth session).
