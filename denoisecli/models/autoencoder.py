@@ -66,6 +66,26 @@ class ModelConfig:
     def channels(self) -> list[int]:
         return [round(self.width * self.growth**level) for level in range(self.levels + 1)]
 
+    def decoder_inputs(self) -> list[list[int]]:
+        """Per decoder block, coarsest first, the channels of the tensors stacked into its input,
+        in their order: the features it upsamples, then the skip, if it takes one."""
+        channels = self.channels()
+        inputs = []
+        for index, level in enumerate(reversed(range(self.levels))):
+            parts = [channels[level + 1]]
+            if self.skips and self.skip_order == "after":
+                parts.append(channels[level])  # the encoder output at the resolution it upsamples to
+            elif self.skips and index > 0:
+                parts.append(channels[level + 1])  # the encoder output at this resolution
+            inputs.append(parts)
+        return inputs
+
+    def final_inputs(self) -> list[int]:
+        """The channels stacked into the final convolution's input: the last decoder's, then in the
+        "before" order with skips the stem's."""
+        channels = self.channels()
+        return [channels[0], channels[0]] if self.skips and self.skip_order != "after" else [channels[0]]
+
     @property
     def multiple(self) -> int:
         return self.unshuffle * 2**self.levels
@@ -99,17 +119,12 @@ class Autoencoder(nn.Module):
             EncoderBlock(channels[i], config.scale, channels[i + 1]) for i in range(config.levels)
         )
         self.skip_after = config.skips and config.skip_order == "after"
-        decoders = []
-        for level in reversed(range(config.levels)):
-            incoming = channels[level + 1]
-            if self.skip_after:
-                incoming += channels[level]  # the encoder output at the resolution it upsamples to
-            elif config.skips and level + 1 < config.levels:
-                incoming += channels[level + 1]  # the encoder output at this resolution
-            decoders.append(DecoderBlock(incoming, config.scale, channels[level]))
-        self.decoders = nn.ModuleList(decoders)
-        final_in = channels[0] * (2 if config.skips and not self.skip_after else 1)
-        self.final = nn.Conv2d(final_in, packed, 3, padding=1)
+        levels = reversed(range(config.levels))
+        self.decoders = nn.ModuleList(
+            DecoderBlock(sum(parts), config.scale, channels[level])
+            for parts, level in zip(config.decoder_inputs(), levels, strict=True)
+        )
+        self.final = nn.Conv2d(sum(config.final_inputs()), packed, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = self.config.input_channels
@@ -246,22 +261,12 @@ def widened(model: Autoencoder, config: ModelConfig, seed: int = 0) -> Autoencod
 
 
 def _input_segments(config: ModelConfig) -> dict[str, list[int]]:
-    """The input channels of each convolution that stacks two tensors, as the sizes of its parts
-    in order (the decoders and final convolution of a model with skips); every other takes one."""
-    channels = config.channels()
-    segments: dict[str, list[int]] = {}
-    after = config.skips and config.skip_order == "after"
-    for index, level in enumerate(reversed(range(config.levels))):
-        if after:
-            parts = [channels[level + 1], channels[level]]
-        elif config.skips and index > 0:
-            parts = [channels[level + 1], channels[level + 1]]
-        else:
-            continue
+    """The input channels of each convolution whose input is stacked tensors, as the sizes of its
+    parts in order (``ModelConfig.decoder_inputs``, ``final_inputs``); every other takes one."""
+    segments = {"final.weight": config.final_inputs()}
+    for index, parts in enumerate(config.decoder_inputs()):
         for key in (f"decoders.{index}.body.layers.0.0.weight", f"decoders.{index}.body.shortcut.weight"):
             segments[key] = parts
-    if config.skips and not after:
-        segments["final.weight"] = [channels[0], channels[0]]
     return segments
 
 
@@ -270,11 +275,10 @@ def coarse_decoders(model: Autoencoder) -> Autoencoder:
     """Every decoder block of ``model`` replaced, in place, by its ``CoarseDecoderBlock``: the same
     function, faster, for inference (after ``fold_batch_norm``, or with eval-mode norms).
     Blocks already replaced stay as they are."""
-    channels = model.config.channels()
-    for index, level in enumerate(reversed(range(model.config.levels))):
+    for index, parts in enumerate(model.config.decoder_inputs()):
         block = model.decoders[index]
         if isinstance(block, DecoderBlock):
-            incoming = block.body.layers[0][0].in_channels
-            upsampled = incoming - channels[level] if model.skip_after else incoming  # "after": the skip comes last
+            # "after": the skip joins after upsampling, last; "before": all of the input is upsampled
+            upsampled = parts[0] if model.skip_after else sum(parts)
             model.decoders[index] = CoarseDecoderBlock(block, upsampled).to(block.body.shortcut.weight)
     return model
