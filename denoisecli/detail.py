@@ -211,7 +211,7 @@ def isolated_impulses(
     for chunk in candidates.split(_CHUNK):
         image, row, column = chunk[:, 0], chunk[:, 2], chunk[:, 3]
         window = _windows(padded_noisy, image, row, column)[..., 0]
-        median = _median9(list(window.T))
+        median = window.median(dim=1).values  # one operation (the 3x3 filter's network is 38)
         stands_out = (window[:, 4] - median).abs() > threshold * sigma.reshape(-1)[image]
         weights = _windows(padded_trusted, image, row, column)[..., 0]
         keep = stands_out & (weights.sum(dim=1) > 9 - most_untrusted - 0.5) & ~_inside_a_line(weights)

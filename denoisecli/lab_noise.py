@@ -98,17 +98,16 @@ def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, 
     ``sigma`` (per image, N) does to LAB, by the unscented transform (module docstring)."""
     centre = lab_to_rgb(lab, clip=False).clamp(0, 1)
     step = (3.0**0.5) * sigma.view(-1, 1, 1).to(centre)
-    total = torch.zeros_like(lab)
-    slopes = []  # per RGB channel: LAB at +step minus LAB at -step, N x 3 x H x W
-    for channel in range(3):
-        points = []
-        for sign in (1.0, -1.0):
-            moved = centre.clone()
-            moved[:, channel] += sign * step
-            points.append(rgb_to_lab(moved.clamp(0, 1) if clipped else moved))
-        total += points[0] + points[1]
-        slopes.append(points[0] - points[1])
-    bias = total / 6 - rgb_to_lab(centre)
+    # The six sigma points (each RGB channel moved by +step, then -step) and the centre, in one
+    # batch through one conversion: on a GPU the step is bound by the number of operations.
+    moves = torch.eye(3, dtype=centre.dtype, device=centre.device).repeat_interleave(2, dim=0)
+    moves[1::2] *= -1  # +R, -R, +G, -G, +B, -B
+    moved = centre[None] + moves.view(6, 1, 3, 1, 1) * step.view(1, -1, 1, 1, 1)
+    moved = moved.clamp(0, 1) if clipped else moved
+    points = rgb_to_lab(torch.cat([moved.flatten(0, 1), centre])).unflatten(0, (7, -1))  # 7 x N x 3 x H x W
+    plus, minus = points[0:6:2], points[1:6:2]  # per RGB channel, 3 x N x 3 x H x W
+    bias = (plus + minus).sum(dim=0) / 6 - points[6]
+    slopes = list(plus - minus)  # per RGB channel: LAB at +step minus LAB at -step
     # LAB's change per sigma of each RGB channel (the points are 2 sqrt(3) sigma apart), and from
     # it LAB's noise covariance for white RGB noise, written out elementwise: batched 3 x 3
     # products and 2 x 2 solves cost more than the rest of the step on a CPU.

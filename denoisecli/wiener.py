@@ -22,15 +22,26 @@ overlap-add a strided sum: a loop over the tilings (4 at stride 4), none over wi
 benchmarks/wiener_speed.py`` here and at the commit before it; docs/BENCHMARKS.md). The
 Kronecker form does four times the multiplications of a separable one but as one large matrix
 product; the separable form as batched 8 x 8 products measured slower.
+
+On a GPU the same windows take another route (``_by_grids``): per grid of windows at the
+stride, one strided convolution for their DCT and a few shifted adds for the overlap-add, a
+fifth of the tilings' operations. A training step through the restore step
+(``train --restore-loss``) runs thousands of small operations and a GPU spends its time
+launching them; on a CPU the same route is twice as slow as the tilings (docs/BENCHMARKS.md,
+"The restore step in training").
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from denoisecli.color import pad_edges
+
+ROUTE: str | None = None  # "tilings" or "grids" for every device (tests, benchmarks); None: by device
 
 
 def check_wiener_settings(settings) -> None:
@@ -122,9 +133,35 @@ def dct_wiener(
     height, width = noisy.shape[-2:]
     padding = (block, block + (-(width + block) % stride), block, block + (-(height + block) % stride))
     both = pad_edges(torch.cat([noisy, pilot], dim=1), padding)  # N x 2 x H' x W'
+    noise_power = strength * sigma.reshape(-1, 1, 1, 1).to(noisy) ** 2
+    if repeat is not None and not bool((torch.as_tensor(repeat) > 0).any()):
+        repeat = None
+    chosen = ROUTE or ("tilings" if noisy.device.type == "cpu" else "grids")
+    route = _by_grids if chosen == "grids" else _by_tilings
+    crop = (..., slice(block, block + height), slice(block, block + width))
+    first, second = route(both, padding, crop, noise_power, block, stride, quincunx, repeat is not None, floor)
+    if second is None:
+        return first[crop]
+    return torch.lerp(first[crop], second[crop], torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
+
+
+def _by_tilings(
+    both: torch.Tensor,
+    padding: tuple[int, int, int, int],
+    crop: tuple,
+    noise_power: torch.Tensor,
+    block: int,
+    stride: int,
+    quincunx: bool,
+    again: bool,
+    floor: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``dct_wiener``'s first pass and (with ``again``) second pass over the padded noisy image
+    and pilot (``both``, N x 2 x H' x W'), before ``crop`` takes the padding off, one tiling of
+    non-overlapping windows at a time: the fastest route on a CPU."""
     count, _, padded_height, padded_width = both.shape
-    transform = window_dct_matrix(block, noisy.dtype, noisy.device)
-    noise_power = (strength * sigma.reshape(-1, 1, 1).to(noisy) ** 2).expand(count, 1, 1)
+    transform = window_dct_matrix(block, both.dtype, both.device)
+    noise_power = noise_power.reshape(-1, 1, 1).expand(count, 1, 1)
     offsets = [(top, left) for top in range(0, block, stride) for left in range(0, block, stride)]
     if quincunx:
         offsets += [(top + stride // 2, left + stride // 2) for top, left in offsets]
@@ -132,29 +169,24 @@ def dct_wiener(
     for top, left in offsets:
         rows, columns = (padded_height - top) // block, (padded_width - left) // block
         tilings.append(((..., slice(top, top + rows * block), slice(left, left + columns * block)), rows, columns))
-    again = repeat is not None and bool((torch.as_tensor(repeat) > 0).any())
     # Autograd (``train --restore-loss``) needs the windows' values out of place (their gradient
     # reads them as they were); inference keeps them in place, which saves a copy of every window.
-    inplace = not (torch.is_grad_enabled() and (noisy.requires_grad or pilot.requires_grad))
-    total = noisy.new_zeros(count, 1, padded_height, padded_width)
+    inplace = not (torch.is_grad_enabled() and both.requires_grad)
+    total = both.new_zeros(count, 1, padded_height, padded_width)
     coverage = torch.zeros_like(total)
     kept = []  # per tiling, for the second pass: the noisy windows' coefficients and the pilot's power
     for area, rows, columns in tilings:
         coefficients = _to_windows(both[area], block) @ transform.T  # N x 2 x windows x block^2
         values, power = coefficients[:, 0], coefficients[:, 1].square()
-        # Each window's mean comes from the pilot. Noise clipped at black or white is not
-        # zero-mean (an 8-bit photo's dark sky reads brighter than it is), the network has
-        # learned to correct that and the noisy mean has not: taking it back cost up to 3 dB
-        # in L on dark photos. With unclipped noise the noisy mean is barely noisier (sigma /
-        # block) and RGB PSNR does not drop.
+        # Each window's mean comes from the pilot (``_with_pilot_mean`` says why).
         values = _with_mean(values, coefficients[:, 1, :, :1], inplace)
         if again:
             kept.append((values.clone() if inplace else values, power))
         _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform, inplace)
-    first = (total / coverage)[..., block : block + height, block : block + width]
+    first = total / coverage
     if not again:
-        return first
-    padded_first = pad_edges(first, padding)
+        return first, None
+    padded_first = pad_edges(first[crop], padding)
     # Reused in place; under autograd ``first`` was computed from them, so new ones there.
     total, coverage = (
         (total.zero_(), coverage.zero_()) if inplace else (torch.zeros_like(total), torch.zeros_like(total))
@@ -167,8 +199,7 @@ def dct_wiener(
             values = _with_mean(values, own[..., :1], inplace)
             power = own.square_()
         _add_filtered(total, coverage, (area, rows, columns), values, power, noise_power, transform, inplace)
-    second = (total / coverage)[..., block : block + height, block : block + width]
-    return torch.lerp(first, second, torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
+    return first, total / coverage
 
 
 def _with_mean(values: torch.Tensor, mean: torch.Tensor, inplace: bool) -> torch.Tensor:
@@ -204,3 +235,105 @@ def _add_filtered(total, coverage, tiling, values, power, noise_power, transform
 def _window_grid(area: torch.Tensor, rows: int, columns: int, block: int) -> torch.Tensor:
     """A view of N x 1 x (R*block) x (K*block) as N x 1 x R x block x K x block."""
     return area.unflatten(-1, (columns, block)).unflatten(-3, (rows, block))
+
+
+def _by_grids(
+    both: torch.Tensor,
+    padding: tuple[int, int, int, int],
+    crop: tuple,
+    noise_power: torch.Tensor,
+    block: int,
+    stride: int,
+    quincunx: bool,
+    again: bool,
+    floor: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What ``_by_tilings`` returns, by grids: every window at a multiple of the stride, and
+    with ``quincunx`` every one half a stride down and right of those. Per grid, the windows'
+    DCT is one strided convolution and their sum back into the image a few shifted adds, where
+    the tilings take a copy of every window and a matrix product each."""
+    kernels = window_dct_matrix(block, both.dtype, both.device).view(block * block, 1, block, block)
+    grids = [_Grid(0, stride, kernels)] + ([_Grid(stride // 2, stride, kernels)] if quincunx else [])
+    firsts = [_with_pilot_mean(grid.coefficients(both)) for grid in grids]
+    first = _filtered(grids, firsts, noise_power, both.shape[-2:])
+    if not again:
+        return first, None
+    padded_first = pad_edges(first[crop], padding)
+    seconds = []
+    for grid, (values, first_power) in zip(grids, firsts, strict=True):
+        own = grid.coefficients(padded_first)[:, 0]
+        if floor:  # the first pilot's means, and at least its power
+            seconds.append((values, torch.maximum(own.square(), first_power)))
+        else:  # the mean from this pass's pilot, as in the first
+            seconds.append((torch.cat([own[:, :1], values[:, 1:]], dim=1), own.square()))
+    return first, _filtered(grids, seconds, noise_power, both.shape[-2:])
+
+
+def _with_pilot_mean(coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows' coefficients (N x 2 x block^2 x rows x columns: the noisy image's, the pilot's)
+    -> the noisy ones with the pilot's mean, and the pilot's power.
+
+    Each window's mean comes from the pilot. Noise clipped at black or white is not zero-mean
+    (an 8-bit photo's dark sky reads brighter than it is), the network has learned to correct
+    that and the noisy mean has not: taking it back cost up to 3 dB in L on dark photos. With
+    unclipped noise the noisy mean is barely noisier (sigma / block) and RGB PSNR does not drop.
+    """
+    values = torch.cat([coefficients[:, 1, :1], coefficients[:, 0, 1:]], dim=1)
+    return values, coefficients[:, 1].square()
+
+
+class _Grid(NamedTuple):
+    """The windows whose top-left corners lie at ``offset`` plus multiples of ``stride``, and
+    their 2-D DCT as convolution kernels (block^2 x 1 x block x block: the basis images)."""
+
+    offset: int
+    stride: int
+    kernels: torch.Tensor
+
+    def coefficients(self, image: torch.Tensor) -> torch.Tensor:
+        """N x C x H' x W' -> N x C x block^2 x rows x columns: every window's DCT."""
+        inside = image[..., self.offset :, self.offset :]
+        count, channels, height, width = inside.shape
+        result = F.conv2d(inside.reshape(count * channels, 1, height, width), self.kernels, stride=self.stride)
+        return result.view(count, channels, *result.shape[1:])
+
+    def summed(self, windows: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """N x K x rows x columns (K = block^2 coefficients per window, or K = 1: one value
+        over the whole window) -> N x 1 x ``size``: each window in pixels, added at its place,
+        overlaps summed.
+
+        A window at stride s is k x k cells of s x s pixels (k = block / s), and its cell
+        (i, j) lands on the grid's cell (row + i, column + j): the sum is k^2 shifted adds of
+        cell-sized planes, put back into pixels at the end (a transposed convolution does the
+        same in one operation, but ten times slower on a CPU)."""
+        count, channels, rows, columns = windows.shape
+        block, stride = self.kernels.shape[-1], self.stride
+        cells = block // stride
+        if channels > 1:  # back to pixels: the inverse DCT, as a 1 x 1 convolution
+            pixels = F.conv2d(windows, self.kernels.view(channels, channels, 1, 1).transpose(0, 1))
+            parts = pixels.view(count, cells, stride, cells, stride, rows, columns)
+        total = 0
+        for i in range(cells):
+            for j in range(cells):
+                part = parts[:, i, :, j].reshape(count, stride * stride, rows, columns) if channels > 1 else windows
+                total = total + F.pad(part, (j, cells - 1 - j, i, cells - 1 - i))
+        if channels == 1:
+            total = total.expand(-1, stride * stride, -1, -1)
+        summed = F.pixel_shuffle(total, stride)
+        bottom, right = (side - self.offset - got for side, got in zip(size, summed.shape[-2:], strict=True))
+        return F.pad(summed, (self.offset, right, self.offset, bottom))
+
+
+def _filtered(grids: list[_Grid], windows, noise_power: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Each grid's windows (``values``: N x block^2 x rows x columns coefficients, the mean
+    already the pilot's; ``power``: the pilot's squared coefficients) Wiener-filtered, back in
+    pixels and averaged where they overlap, each weighted by 1 / sum(gain^2): N x 1 x ``size``."""
+    total = coverage = 0
+    for grid, (values, power) in zip(grids, windows, strict=True):
+        gain = power / (power + noise_power).clamp_min(1e-20)
+        # The pilot's mean as it is: L is centred on mid-grey, a gain would pull it there.
+        gain = torch.cat([torch.ones_like(gain[:, :1]), gain[:, 1:]], dim=1)
+        weight = gain.square().sum(1, keepdim=True).clamp_min(1e-6).reciprocal()
+        total = total + grid.summed(values * gain * weight, size)
+        coverage = coverage + grid.summed(weight, size)
+    return total / coverage

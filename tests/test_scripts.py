@@ -189,12 +189,16 @@ def test_train_step_parts_benchmark_times_each_part_through_the_shipped_post_ste
     command = [sys.executable, str(ROOT / "benchmarks" / "train_step_parts.py"), "--device", "cpu"]
     command += ["--batch-size", "2", "--crop-size", "32", "--steps", "1"]
     rows = {}
-    for sidecar in (None, str(ROOT / "weights" / "skip.json")):
-        extra = ["--sidecar", sidecar] if sidecar else []
+    sidecar = str(ROOT / "weights" / "skip.json")
+    for name, extra in [("plain", []), ("tilings", ["--sidecar", sidecar]), ("grids", ["--sidecar", sidecar])]:
+        extra += ["--wiener-route", name] if name == "grids" else []
         result = subprocess.run(command + extra, capture_output=True, text=True, check=True, cwd=ROOT)
-        rows[sidecar is not None] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert not rows[False]["through_post_steps"] and not rows[False]["filled_before_network"]
-    assert rows[True]["through_post_steps"] and rows[True]["filled_before_network"]
+        rows[name] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not rows["plain"]["through_post_steps"] and not rows["plain"]["filled_before_network"]
+    assert rows["tilings"]["through_post_steps"] and rows["tilings"]["filled_before_network"]
+    # The GPU's route through the Wiener filter: fewer operations forward and backward.
+    for part in ("restore step and losses", "backward"):
+        assert rows["grids"]["operations"][part] < rows["tilings"]["operations"][part]
     for row in rows.values():
         parts = row["parts_ms"]
         assert list(parts) == [
@@ -208,6 +212,8 @@ def test_train_step_parts_benchmark_times_each_part_through_the_shipped_post_ste
         ]
         assert all(value > 0 for value in parts.values())
         assert abs(sum(parts.values()) - row["step_ms"]) < 1e-6
+        operations = row["operations"]
+        assert list(operations) == list(parts) and operations["forward"] > 0 and operations["backward"] > 0
 
 
 def test_average_weights_writes_the_mean_with_the_chosen_post_steps(tmp_path, tiny_model_path):
