@@ -1,6 +1,7 @@
 """Seconds per megapixel of the DCT Wiener filter for L (``denoisecli.wiener.dct_wiener``) alone.
 
     python benchmarks/wiener_speed.py --threads 2 [--side 768] [--stride 4] [--quincunx] [--repeat [--floor]]
+    python benchmarks/wiener_speed.py --quincunx --repeat --floor --route grids   # the GPU route, here
 
 One tile of the default size (``inference.DEFAULT_TILE``), random L and a pilot near it; the best of
 several timed blocks, in wall and CPU time (CPU time drifts less on a shared machine). Run it at an
@@ -15,6 +16,7 @@ import time
 
 import torch
 
+from denoisecli import wiener
 from denoisecli.wiener import dct_wiener
 
 
@@ -41,11 +43,13 @@ def main() -> None:
         "--repeat", action="store_true", help="a full second pass (the default sidecar's up to noise 8)"
     )
     parser.add_argument("--floor", action="store_true", help="--repeat with the floor (repeat_floor)")
+    parser.add_argument("--route", choices=["tilings", "grids"], help="the filter's route (default: by device)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=5)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
+    wiener.ROUTE = arguments.route
     generator = torch.Generator().manual_seed(0)
     noisy = torch.rand(1, 1, arguments.side, arguments.side, generator=generator) * 2 - 1
     pilot = noisy + 0.1 * torch.randn(noisy.shape, generator=generator)
@@ -67,6 +71,7 @@ def main() -> None:
                 "quincunx": arguments.quincunx,
                 "repeat": arguments.repeat,
                 "floor": arguments.floor,
+                "route": arguments.route or "by device",
                 "threads": arguments.threads,
                 "wall_seconds_per_megapixel": round(wall / megapixels, 4),
                 "cpu_seconds_per_megapixel": round(cpu / megapixels, 4),

@@ -24,11 +24,11 @@ Kronecker form does four times the multiplications of a separable one but as one
 product; the separable form as batched 8 x 8 products measured slower.
 
 On a GPU the same windows take another route (``_by_grids``): per grid of windows at the
-stride, one strided convolution for their DCT and a few shifted adds for the overlap-add, a
-fifth of the tilings' operations. A training step through the restore step
-(``train --restore-loss``) runs thousands of small operations and a GPU spends its time
-launching them; on a CPU the same route is twice as slow as the tilings (docs/BENCHMARKS.md,
-"The restore step in training").
+stride, one cut (``unfold``) and one matrix product for their DCT, one more and a ``fold`` for
+the overlap-add: a quarter of the tilings' operations, forward and backward together. A
+training step through the restore step (``train --restore-loss``) runs thousands of small
+operations, and a GPU spends its time launching them; on a CPU the same route is slower than
+the tilings (docs/BENCHMARKS.md, "The restore step in training").
 """
 
 from __future__ import annotations
@@ -250,10 +250,10 @@ def _by_grids(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """What ``_by_tilings`` returns, by grids: every window at a multiple of the stride, and
     with ``quincunx`` every one half a stride down and right of those. Per grid, the windows'
-    DCT is one strided convolution and their sum back into the image a few shifted adds, where
-    the tilings take a copy of every window and a matrix product each."""
-    kernels = window_dct_matrix(block, both.dtype, both.device).view(block * block, 1, block, block)
-    grids = [_Grid(0, stride, kernels)] + ([_Grid(stride // 2, stride, kernels)] if quincunx else [])
+    DCT is one cut and one matrix product, and their sum back into the image one more and a
+    ``fold``, where the tilings take a copy and a matrix product per tiling."""
+    transform = window_dct_matrix(block, both.dtype, both.device)
+    grids = [_Grid(0, stride, transform)] + ([_Grid(stride // 2, stride, transform)] if quincunx else [])
     firsts = [_with_pilot_mean(grid.coefficients(both)) for grid in grids]
     first = _filtered(grids, firsts, noise_power, both.shape[-2:])
     if not again:
@@ -284,44 +284,34 @@ def _with_pilot_mean(coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 class _Grid(NamedTuple):
     """The windows whose top-left corners lie at ``offset`` plus multiples of ``stride``, and
-    their 2-D DCT as convolution kernels (block^2 x 1 x block x block: the basis images)."""
+    the 2-D DCT of a flattened window (``window_dct_matrix``)."""
 
     offset: int
     stride: int
-    kernels: torch.Tensor
+    transform: torch.Tensor
 
     def coefficients(self, image: torch.Tensor) -> torch.Tensor:
-        """N x C x H' x W' -> N x C x block^2 x rows x columns: every window's DCT."""
+        """N x C x H' x W' -> N x C x block^2 x rows x columns: every window's DCT.
+
+        Cut out by ``unfold`` and transformed by a matrix product: a convolution would say the
+        same in one operation, but cuDNN runs float32 convolutions in TF32 by default (a
+        thousandth off), where a matrix product stays in float32."""
         inside = image[..., self.offset :, self.offset :]
         count, channels, height, width = inside.shape
-        result = F.conv2d(inside.reshape(count * channels, 1, height, width), self.kernels, stride=self.stride)
-        return result.view(count, channels, *result.shape[1:])
+        block = math.isqrt(self.transform.shape[0])
+        windows = F.unfold(inside.reshape(count * channels, 1, height, width), block, stride=self.stride)
+        rows, columns = (height - block) // self.stride + 1, (width - block) // self.stride + 1
+        return (self.transform @ windows).view(count, channels, block * block, rows, columns)
 
     def summed(self, windows: torch.Tensor, size: torch.Size) -> torch.Tensor:
         """N x K x rows x columns (K = block^2 coefficients per window, or K = 1: one value
         over the whole window) -> N x 1 x ``size``: each window in pixels, added at its place,
-        overlaps summed.
-
-        A window at stride s is k x k cells of s x s pixels (k = block / s), and its cell
-        (i, j) lands on the grid's cell (row + i, column + j): the sum is k^2 shifted adds of
-        cell-sized planes, put back into pixels at the end (a transposed convolution does the
-        same in one operation, but ten times slower on a CPU)."""
-        count, channels, rows, columns = windows.shape
-        block, stride = self.kernels.shape[-1], self.stride
-        cells = block // stride
-        if channels > 1:  # back to pixels: the inverse DCT, as a 1 x 1 convolution
-            pixels = F.conv2d(windows, self.kernels.view(channels, channels, 1, 1).transpose(0, 1))
-            parts = pixels.view(count, cells, stride, cells, stride, rows, columns)
-        total = 0
-        for i in range(cells):
-            for j in range(cells):
-                part = parts[:, i, :, j].reshape(count, stride * stride, rows, columns) if channels > 1 else windows
-                total = total + F.pad(part, (j, cells - 1 - j, i, cells - 1 - i))
-        if channels == 1:
-            total = total.expand(-1, stride * stride, -1, -1)
-        summed = F.pixel_shuffle(total, stride)
-        bottom, right = (side - self.offset - got for side, got in zip(size, summed.shape[-2:], strict=True))
-        return F.pad(summed, (self.offset, right, self.offset, bottom))
+        overlaps summed (``fold``, the inverse of the cut)."""
+        block = math.isqrt(self.transform.shape[0])
+        columns = windows.flatten(2)
+        columns = self.transform.T @ columns if windows.shape[1] > 1 else columns.expand(-1, block * block, -1)
+        height, width = (side - self.offset for side in size)
+        return F.pad(F.fold(columns, (height, width), block, stride=self.stride), (self.offset, 0, self.offset, 0))
 
 
 def _filtered(grids: list[_Grid], windows, noise_power: torch.Tensor, size: torch.Size) -> torch.Tensor:

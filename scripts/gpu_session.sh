@@ -13,6 +13,7 @@
 # BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time;
 # STEP0=0 skips the step timing (section 0, half a minute; measured in the twenty-fourth session).
 # FIRST=N starts at the Nth run of section 2 (a second call on a warm machine: RUNS=1 FIRST=2).
+# BATCH sets the runs' batch size (default 64; section 0 times 64 and 256 through the post steps).
 # Continue an earlier session's runs: unpack its parts into runs/, carry runs/, set RESUME=1 and
 # pass the new total minutes (time already trained counts).
 set -uo pipefail
@@ -36,6 +37,13 @@ profile=()
 [ "${PROFILE:-0}" = 1 ] && profile=(--profile)
 timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
     "${profile[@]}" | tee -a "$out/step_parts.txt"
+#    Since the twenty-sixth session the restore step is a third fewer operations forward and
+#    half backward (the Wiener filter by grids on a GPU), counted per part in the table. A step
+#    bound by launching operations costs about the same at four times the batch: if this row's
+#    step is well under four times the one above, BATCH=256 (with the runs' learning rate as it
+#    is: a larger batch gives a better gradient, not a longer one) buys pixels per minute.
+timeout 60 "$python" benchmarks/train_step_parts.py --device "$device" --steps 5 --sidecar weights/skip.json \
+    --batch-size 256 | tee -a "$out/step_parts.txt"
 fi
 
 # 1. Training throughput, eager, alone on the GPU (the figure issue #3 asks for).
@@ -75,7 +83,7 @@ train() {
     [ "${RESUME:-0}" = 1 ] && more+=(--resume)
     # The timeout is a backstop: the run stops itself at the limit (plus start-up and a last save).
     timeout $(("${minutes%.*}" * 60 + 150)) "$python" -m denoisecli train "$photos" -o "runs/$name" \
-        --time-limit "$minutes" --device "$device" --batch-size 64 --crop-size 128 --workers $((12 / runs)) --validation-every 500 --seed 0 --quiet \
+        --time-limit "$minutes" --device "$device" --batch-size "${BATCH:-64}" --crop-size 128 --workers $((12 / runs)) --validation-every 500 --seed 0 --quiet \
         "${more[@]}" "$@" >"runs/$name.log" 2>&1 &
     pids+=($!)
 }
