@@ -78,6 +78,7 @@ def step_parts(
         times[name] = time.perf_counter()
         counts[name] = counter.count
 
+    torch.manual_seed(0)  # the same crops on every run: the operation counts depend on them
     for step in range(steps + 3):
         counting = step == steps + 2  # the last step, after the timed ones: counted, not timed
         if counting:
