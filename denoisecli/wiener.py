@@ -217,9 +217,7 @@ def _add_filtered(total, coverage, tiling, values, power, noise_power, transform
     ``inplace``, ``values`` is spent."""
     area, rows, columns = tiling
     block = int(transform.shape[0] ** 0.5)
-    gain = power / (power + noise_power).clamp_min(1e-20)
-    gain[..., 0] = 1.0  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
-    weight = gain.square().sum(-1, keepdim=True).clamp_min_(1e-6).reciprocal_()
+    gain, weight = _gain_and_weight(power, noise_power, -1)
     # Autograd needs ``values`` as it was for the gradient of ``gain``: out of place there.
     weighted = values.mul_(gain).mul_(weight) if inplace else values * gain * weight
     windows = weighted @ transform  # back to pixels, weighted
@@ -230,6 +228,14 @@ def _add_filtered(total, coverage, tiling, values, power, noise_power, transform
         windows.view(count, 1, rows, columns, block, block).transpose(-3, -2)
     )
     _window_grid(coverage[area], rows, columns, block).add_(weight.view(count, 1, rows, 1, columns, 1))
+
+
+def _gain_and_weight(power: torch.Tensor, noise_power: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each coefficient's Wiener gain from the pilot's ``power`` (coefficients along ``dim``,
+    the mean first), and each window's weight, 1 / sum(gain^2)."""
+    gain = power / (power + noise_power).clamp_min(1e-20)
+    gain.select(dim, 0).fill_(1.0)  # the pilot's mean as it is: L is centred on mid-grey, a gain would pull it there
+    return gain, gain.square().sum(dim, keepdim=True).clamp_min_(1e-6).reciprocal_()
 
 
 def _window_grid(area: torch.Tensor, rows: int, columns: int, block: int) -> torch.Tensor:
@@ -320,10 +326,7 @@ def _filtered(grids: list[_Grid], windows, noise_power: torch.Tensor, size: torc
     pixels and averaged where they overlap, each weighted by 1 / sum(gain^2): N x 1 x ``size``."""
     total = coverage = 0
     for grid, (values, power) in zip(grids, windows, strict=True):
-        gain = power / (power + noise_power).clamp_min(1e-20)
-        # The pilot's mean as it is: L is centred on mid-grey, a gain would pull it there.
-        gain = torch.cat([torch.ones_like(gain[:, :1]), gain[:, 1:]], dim=1)
-        weight = gain.square().sum(1, keepdim=True).clamp_min(1e-6).reciprocal()
+        gain, weight = _gain_and_weight(power, noise_power, 1)
         total = total + grid.summed(values * gain * weight, size)
         coverage = coverage + grid.summed(weight, size)
     return total / coverage
