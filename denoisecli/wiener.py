@@ -139,26 +139,32 @@ def dct_wiener(
     chosen = ROUTE or ("tilings" if noisy.device.type == "cpu" else "grids")
     route = _by_grids if chosen == "grids" else _by_tilings
     crop = (..., slice(block, block + height), slice(block, block + width))
-    first, second = route(both, padding, crop, noise_power, block, stride, quincunx, repeat is not None, floor)
+    passes = _Passes(padding, crop, noise_power, block, stride, quincunx, repeat is not None, floor)
+    first, second = route(both, passes)
     if second is None:
         return first[crop]
     return torch.lerp(first[crop], second[crop], torch.as_tensor(repeat).to(first).reshape(-1, 1, 1, 1))
 
 
-def _by_tilings(
-    both: torch.Tensor,
-    padding: tuple[int, int, int, int],
-    crop: tuple,
-    noise_power: torch.Tensor,
-    block: int,
-    stride: int,
-    quincunx: bool,
-    again: bool,
-    floor: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``dct_wiener``'s first pass and (with ``again``) second pass over the padded noisy image
-    and pilot (``both``, N x 2 x H' x W'), before ``crop`` takes the padding off, one tiling of
-    non-overlapping windows at a time: the fastest route on a CPU."""
+class _Passes(NamedTuple):
+    """What both routes take besides the padded images: the padding and the crop that takes it
+    off, the noise power per image (N x 1 x 1 x 1), the windows, and the second pass."""
+
+    padding: tuple[int, int, int, int]
+    crop: tuple
+    noise_power: torch.Tensor
+    block: int
+    stride: int
+    quincunx: bool
+    again: bool
+    floor: bool
+
+
+def _by_tilings(both: torch.Tensor, passes: _Passes) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``dct_wiener``'s first pass and (with ``passes.again``) second pass over the padded noisy
+    image and pilot (``both``, N x 2 x H' x W'), before the crop takes the padding off, one
+    tiling of non-overlapping windows at a time: the fastest route on a CPU."""
+    padding, crop, noise_power, block, stride, quincunx, again, floor = passes
     count, _, padded_height, padded_width = both.shape
     transform = window_dct_matrix(block, both.dtype, both.device)
     noise_power = noise_power.reshape(-1, 1, 1).expand(count, 1, 1)
@@ -243,21 +249,12 @@ def _window_grid(area: torch.Tensor, rows: int, columns: int, block: int) -> tor
     return area.unflatten(-1, (columns, block)).unflatten(-3, (rows, block))
 
 
-def _by_grids(
-    both: torch.Tensor,
-    padding: tuple[int, int, int, int],
-    crop: tuple,
-    noise_power: torch.Tensor,
-    block: int,
-    stride: int,
-    quincunx: bool,
-    again: bool,
-    floor: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _by_grids(both: torch.Tensor, passes: _Passes) -> tuple[torch.Tensor, torch.Tensor | None]:
     """What ``_by_tilings`` returns, by grids: every window at a multiple of the stride, and
     with ``quincunx`` every one half a stride down and right of those. Per grid, the windows'
     DCT is one cut and one matrix product, and their sum back into the image one more and a
     ``fold``, where the tilings take a copy and a matrix product per tiling."""
+    padding, crop, noise_power, block, stride, quincunx, again, floor = passes
     transform = window_dct_matrix(block, both.dtype, both.device)
     grids = [_Grid(0, stride, transform)] + ([_Grid(stride // 2, stride, transform)] if quincunx else [])
     firsts = [_with_pilot_mean(grid.coefficients(both)) for grid in grids]
