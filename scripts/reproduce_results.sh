@@ -534,6 +534,23 @@ python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --i
 # WG, information only: rule W's CPU recipe on V grown to growth 2.5, beside V and W on validation.
 MIX=1,5,2,1,2 restore_loss_round v-ft-g25 "$V" 25 1e-4 13 --unclipped-noise 0.35 --growth 2.5 -q
 validation_selection --model "$V" --model runs/v-ft/model.safetensors --model runs/v-ft-g25/model.safetensors
+# The twenty-sixth session (docs/RESULTS.md, rule YC): gpu_session.sh's first run (V grown to
+# growth 2.5) at the GPU's batch, crop and learning rate on this CPU for 75 minutes, selection on
+# validation, then rule V's gates against V (failed CBSD68's float gate: +0.044, +0.05 asked).
+denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
+  --min-texture 5 --chroma-input --init "$V" --lr 2e-4 --gray-crops 0.3 --restore-loss 1 \
+  --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 -o runs/yc-g25 --steps 1000000 --time-limit 75 \
+  --batch-size 64 --crop-size 128 --validation-every 500 --workers 1 --seed 14 -q
+validation_selection --model "$V" --model runs/yc-g25/model.safetensors
+rule_gates runs/yc-g25/model.safetensors "$V"
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
+  runs/yc-g25/model.safetensors
+# The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
+# "The restore step in training").
+for route in tilings grids; do
+  python benchmarks/train_step_parts.py --device cpu --batch-size 64 --crop-size 128 --steps 1 \
+    --sidecar weights/skip.json --wiener-route "$route"
+done
 # The self-ensemble (denoise --ensemble).
 denoisecli evaluate "$CBSD68" --model skip --model skip@x2 --model skip@x8 --baseline ffdnet \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --threads "$THREADS" -o reports/ensemble-awgn-float
