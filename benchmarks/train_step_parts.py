@@ -161,7 +161,8 @@ def main() -> None:
             measure(1)
         events = profiler.key_averages()
         sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-        print(f"\nops called in three steps (two warm-up): {sum(event.count for event in events)}")
+        called = sum(event.count for event in events)
+        print(f"\nops called in four steps (two warm-up, one timed, one counted): {called}")
         print(events.table(sort_by=sort_by, row_limit=15))
     summary = {"device": str(device), **ran, "parts_ms": parts, "step_ms": total, "operations": operations}
     print(json.dumps(summary))
