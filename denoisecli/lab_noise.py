@@ -107,11 +107,11 @@ def lab_noise_statistics(lab: torch.Tensor, sigma: torch.Tensor, clipped: bool, 
     points = rgb_to_lab(torch.cat([moved.flatten(0, 1), centre])).unflatten(0, (7, -1))  # 7 x N x 3 x H x W
     plus, minus = points[0:6:2], points[1:6:2]  # per RGB channel, 3 x N x 3 x H x W
     bias = (plus + minus).sum(dim=0) / 6 - points[6]
-    slopes = list(plus - minus)  # per RGB channel: LAB at +step minus LAB at -step
-    # LAB's change per sigma of each RGB channel (the points are 2 sqrt(3) sigma apart), and from
-    # it LAB's noise covariance for white RGB noise, written out elementwise: batched 3 x 3
-    # products and 2 x 2 solves cost more than the rest of the step on a CPU.
-    jacobian = torch.stack(slopes, dim=2) / (2 * 3.0**0.5)  # N x 3 (LAB) x 3 (RGB) x H x W
+    # LAB's change per sigma of each RGB channel (LAB at +step minus LAB at -step: the points are
+    # 2 sqrt(3) sigma apart), and from it LAB's noise covariance for white RGB noise, written out
+    # elementwise: batched 3 x 3 products and 2 x 2 solves cost more than the rest of the step on
+    # a CPU.
+    jacobian = (plus - minus).movedim(0, 2) / (2 * 3.0**0.5)  # N x 3 (LAB) x 3 (RGB) x H x W
     lightness, chroma = jacobian[:, :1], jacobian[:, 1:]
     lightness_variance = lightness.square().sum(dim=2)  # N x 1 x H x W
     cross = (chroma * lightness).sum(dim=2)  # N x 2: covariance of A, B with L
