@@ -297,3 +297,32 @@ def test_widen_model_writes_a_wider_model_with_the_same_outputs(tmp_path, tiny_m
     narrower = [sys.executable, str(script), str(tiny_model_path), "--width", "1", "-o", str(tmp_path / "n")]
     result = subprocess.run(narrower, capture_output=True, text=True)
     assert result.returncode == 1 and "narrower" in result.stderr
+
+
+def test_half_weights_writes_a_float16_copy_that_loads_and_denoises_alike(tmp_path, tiny_model_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from denoisecli.checkpoint import load_model
+
+    script = ROOT / "scripts" / "half_weights.py"
+    output = tmp_path / "half.safetensors"
+    command = [sys.executable, str(script), str(tiny_model_path), "-o", str(output)]
+    subprocess.run(command, check=True, capture_output=True)
+    original, stored = load_file(str(tiny_model_path)), load_file(str(output))
+    assert stored.keys() == original.keys()
+    for name, value in stored.items():
+        if original[name].is_floating_point():
+            assert value.dtype == torch.float16, name
+            torch.testing.assert_close(value.float(), original[name], rtol=1e-3, atol=1e-4)
+        else:
+            assert torch.equal(value, original[name]), name
+    model, sidecar = load_model(tiny_model_path)
+    half, half_sidecar = load_model(output)  # strictly, back in float32
+    assert next(half.parameters()).dtype == torch.float32
+    assert half_sidecar["training"]["stored_in"] == "float16" and half_sidecar["color"] == sidecar["color"]
+    x = torch.rand(1, model.config.input_channels, 24, 40) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(half(x), model(x), rtol=1e-2, atol=1e-2)
+    over = subprocess.run([sys.executable, str(script), str(output), "-o", str(output)], capture_output=True, text=True)
+    assert over.returncode == 2 and "is the input" in over.stderr
