@@ -545,6 +545,16 @@ validation_selection --model "$V" --model runs/yc-g25/model.safetensors
 rule_gates runs/yc-g25/model.safetensors "$V"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
   runs/yc-g25/model.safetensors
+# The twenty-seventh session (docs/RESULTS.md, rule YD): YC's run with a 105-minute clock (1,008
+# steps on an AVX2-only CPU), selection on validation (passed), then rule V's gates against V,
+# CBSD68 float first; the float16 copy kept in weights/candidates to train on from.
+denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
+  --min-texture 5 --chroma-input --init "$V" --lr 2e-4 --gray-crops 0.3 --restore-loss 1 \
+  --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 -o runs/yd-g25 --steps 1000000 --time-limit 105 \
+  --batch-size 64 --crop-size 128 --validation-every 500 --workers 1 --seed 14 -q
+validation_selection --model "$V" --model runs/yd-g25/model.safetensors
+test_set_gates "$V" runs/yd-g25/model.safetensors
+python scripts/half_weights.py runs/yd-g25/model.safetensors -o runs/yd-g25-f16.safetensors
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
