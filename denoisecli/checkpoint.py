@@ -61,7 +61,6 @@ def export_model(
     """Write eval-mode weights to ``path`` (.safetensors) and the sidecar beside it, atomically;
     ``post_steps`` (``color``, ``deblur``: another sidecar's) replace the default ``color``."""
     path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
     sidecar = {
         "format_version": FORMAT_VERSION,
@@ -76,10 +75,16 @@ def export_model(
         **(post_steps or {}),
         **(metadata or {}),
     }
+    write_model_files(tensors, path, sidecar)
+    return path
+
+
+def write_model_files(tensors: dict[str, torch.Tensor], path: Path, sidecar: dict) -> None:
+    """Write ``tensors`` to ``path`` (.safetensors) and ``sidecar`` beside it, each atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
     write_json_atomic(sidecar_path(path), sidecar)
-    return path
 
 
 def load_model(path: str | Path) -> tuple[Autoencoder, dict]:

@@ -16,15 +16,12 @@ Integer tensors (batch norm's step counters) stay as they are; the sidecar is th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from denoisecli.atomic import atomic_path
-from denoisecli.checkpoint import FORMAT_VERSION, load_model, sidecar_path, write_json_atomic
+from denoisecli.checkpoint import load_model, sidecar_path, write_model_files
 from denoisecli.errors import DenoiseError
 
 
@@ -50,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if output.resolve() == args.model.resolve():
         parser.error(f"{output} is the input; write the float16 copy to a new file")
     try:
-        load_model(args.model)  # a readable model with a valid sidecar, before anything is written
-        state = halved(load_file(str(args.model)))
-        sidecar = json.loads(sidecar_path(args.model).read_text())
+        model, sidecar = load_model(args.model)  # loaded strictly, so its state is the file's tensors
+        state = halved(model.state_dict())
     except (DenoiseError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -60,10 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     training["stored_in"] = "float16"
     note = f"float16 copy of {args.model} (scripts/half_weights.py); scores were measured on the float32 file."
     training["note"] = f"{training.get('note', '')} {note}".strip()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as temporary:
-        save_file(state, str(temporary), metadata={"format_version": str(FORMAT_VERSION)})
-    write_json_atomic(sidecar_path(output), {**sidecar, "training": training})
+    write_model_files(state, output, {**sidecar, "training": training})
     print(f"wrote {output} and {sidecar_path(output).name}")
     return 0
 
