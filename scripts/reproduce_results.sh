@@ -555,6 +555,15 @@ denoisecli train data/train-photos --model skip --skip-order after --head residu
 validation_selection --model "$V" --model runs/yd-g25/model.safetensors
 test_set_gates "$V" runs/yd-g25/model.safetensors
 python scripts/half_weights.py runs/yd-g25/model.safetensors -o runs/yd-g25-f16.safetensors
+# The twenty-eighth session (docs/RESULTS.md, rule YE): YD's float16 file trained on for 80
+# minutes (seed 15, the cosine restarted), selection on validation, then rule V's gates against V.
+denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
+  --min-texture 5 --chroma-input --init weights/candidates/skip-twenty-seventh-wide-g25-f16.safetensors \
+  --lr 2e-4 --gray-crops 0.3 --restore-loss 1 --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 \
+  -o runs/ye-g25 --steps 1000000 --time-limit 80 --batch-size 64 --crop-size 128 \
+  --validation-every 500 --workers 1 --seed 15 -q
+validation_selection --model "$V" --model runs/ye-g25/model.safetensors
+test_set_gates "$V" runs/ye-g25/model.safetensors
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
