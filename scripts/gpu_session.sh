@@ -6,9 +6,9 @@
 #   scripts/gpu_session.sh gpu-pack/photos "$OUT" 5.5                          # minutes of training
 #
 # The 64 MiB limit covers the whole working tree that travels, carried pack included: the tracked
-# files are 41.1 MB since the twenty-seventh session (YD in float16), so the pack at --area 0.22
-# (25.6 MB) would leave 0.4 MB; --area 0.20 leaves about 2.7 MB (a pack's size is close to
-# proportional to its area: 28.2 MB at 0.25). Check `du -sb gpu-pack` plus
+# files are 41.1 MB since the twenty-seventh session (a wide candidate in float16: YD, then YE),
+# so the pack at --area 0.22 (25.6 MB) would leave 0.4 MB; --area 0.20 leaves about 2.7 MB
+# (a pack's size is close to proportional to its area: 28.2 MB at 0.25). Check `du -sb gpu-pack` plus
 # `git ls-files -z | du -cb --files0-from=- | tail -1` before the call.
 # Rehearse on CPU first: DEVICE=cpu scripts/gpu_session.sh gpu-pack/photos /tmp/out 0.3
 # BENCH=0 skips the throughput and speed benchmarks (sections 1 and 3) to give training the time;

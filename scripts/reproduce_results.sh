@@ -556,14 +556,22 @@ validation_selection --model "$V" --model runs/yd-g25/model.safetensors
 test_set_gates "$V" runs/yd-g25/model.safetensors
 python scripts/half_weights.py runs/yd-g25/model.safetensors -o runs/yd-g25-f16.safetensors
 # The twenty-eighth session (docs/RESULTS.md, rule YE): YD's float16 file trained on for 80
-# minutes (seed 15, the cosine restarted), selection on validation, then rule V's gates against V.
+# minutes (seed 15, the cosine restarted), selection on validation (failed), then CBSD68's float
+# gate against V (the rule's test for which wide file is kept). YD's file left the tree when YE
+# replaced it; git still has it.
+mkdir -p runs
+for ext in safetensors json; do
+  git show "d62dc51:weights/candidates/skip-twenty-seventh-wide-g25-f16.$ext" > "runs/yd-f16.$ext"
+done
 denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
-  --min-texture 5 --chroma-input --init weights/candidates/skip-twenty-seventh-wide-g25-f16.safetensors \
+  --min-texture 5 --chroma-input --init runs/yd-f16.safetensors \
   --lr 2e-4 --gray-crops 0.3 --restore-loss 1 --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 \
   -o runs/ye-g25 --steps 1000000 --time-limit 80 --batch-size 64 --crop-size 128 \
   --validation-every 500 --workers 1 --seed 15 -q
 validation_selection --model "$V" --model runs/ye-g25/model.safetensors
-test_set_gates "$V" runs/ye-g25/model.safetensors
+denoisecli evaluate "$CBSD68" --model "$V" --model runs/ye-g25/model.safetensors --baseline ffdnet --protocol awgn \
+  --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+python scripts/half_weights.py runs/ye-g25/model.safetensors -o runs/ye-g25-f16.safetensors
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
