@@ -572,6 +572,12 @@ validation_selection --model "$V" --model runs/ye-g25/model.safetensors
 denoisecli evaluate "$CBSD68" --model "$V" --model runs/ye-g25/model.safetensors --baseline ffdnet --protocol awgn \
   --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
 python scripts/half_weights.py runs/ye-g25/model.safetensors -o runs/ye-g25-f16.safetensors
+# Speed on an AVX2-only CPU (docs/BENCHMARKS.md, twenty-eighth session): V, YE and YE's float16
+# file interleaved, V alone, and the network alone.
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
+  runs/ye-g25/model.safetensors runs/ye-g25-f16.safetensors
+python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip
+python benchmarks/network_speed.py --model "$V" --threads "$THREADS"
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
