@@ -287,9 +287,10 @@ RL10=weights/candidates/skip-nineteenth-restore-loss-t10.safetensors
 # One --restore-loss round on GC8's recipe: run name, init weights, minutes, learning rate, seed,
 # then any further train options (a repeated option's last value wins).
 # MIX=... before the call gives another noise mix (G's, 1,5,2,1,2, since the twenty-second session).
+# BATCH and CROP default to the CPU's 16 of 96 px; the GPU's recipe on a CPU sets 64 of 128.
 restore_loss_round() {
   denoisecli train data/train-photos --model skip --head residual --skip-order after --chroma-input \
-    -o "runs/$1" --init "$2" --steps 1000000 --time-limit "$3" --batch-size 16 --crop-size 96 --lr "$4" \
+    -o "runs/$1" --init "$2" --steps 1000000 --time-limit "$3" --batch-size "${BATCH:-16}" --crop-size "${CROP:-96}" --lr "$4" \
     --schedule cosine --zoom-out 4 --min-texture 5 --noise-mix "${MIX:-1,3,2,1,2}" --gray-crops 0.3 --validation-every 500 \
     --workers 1 --seed "$5" --restore-loss 1 "${@:6}"
 }
@@ -301,9 +302,12 @@ denoisecli evaluate "$CBSD68" --model "$GC8" --model "$RL" --protocol awgn --sig
 denoisecli evaluate data/validation --model "$RL10" --protocol seed --sigma 25 --seed 0 --threads "$THREADS" --psnr-cap 48
 # A rule's test-set gates for candidate $2 against the default $1: CBSD68 float AWGN with FFDNet,
 # CBSD68 seed with NLM and the median, BSD68 gray.
-test_set_gates() {
+cbsd68_float_gate() {
   denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --baseline ffdnet --protocol awgn --sigma 15,25,50 \
     --awgn-noise float --seed 0 --threads "$THREADS"
+}
+test_set_gates() {
+  cbsd68_float_gate "$1" "$2"
   denoisecli evaluate "$CBSD68" --model "$1" --model "$2" --baseline nlm --baseline median --protocol seed \
     --sigma 25 --seed 0 --threads "$THREADS"
   denoisecli evaluate ../shared/data/testsets/BSD68 --model "$1" --model "$2" --protocol awgn --sigma 15,25,50 \
@@ -537,10 +541,7 @@ validation_selection --model "$V" --model runs/v-ft/model.safetensors --model ru
 # The twenty-sixth session (docs/RESULTS.md, rule YC): gpu_session.sh's first run (V grown to
 # growth 2.5) at the GPU's batch, crop and learning rate on this CPU for 75 minutes, selection on
 # validation, then rule V's gates against V (failed CBSD68's float gate: +0.044, +0.05 asked).
-denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
-  --min-texture 5 --chroma-input --init "$V" --lr 2e-4 --gray-crops 0.3 --restore-loss 1 \
-  --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 -o runs/yc-g25 --steps 1000000 --time-limit 75 \
-  --batch-size 64 --crop-size 128 --validation-every 500 --workers 1 --seed 14 -q
+MIX=1,5,2,1,2 BATCH=64 CROP=128 restore_loss_round yc-g25 "$V" 75 2e-4 14 --unclipped-noise 0.35 --growth 2.5 -q
 validation_selection --model "$V" --model runs/yc-g25/model.safetensors
 rule_gates runs/yc-g25/model.safetensors "$V"
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models "$V" \
@@ -548,10 +549,7 @@ python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --i
 # The twenty-seventh session (docs/RESULTS.md, rule YD): YC's run with a 105-minute clock (1,008
 # steps on an AVX2-only CPU), selection on validation (passed), then rule V's gates against V,
 # CBSD68 float first; the float16 copy kept in weights/candidates to train on from.
-denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
-  --min-texture 5 --chroma-input --init "$V" --lr 2e-4 --gray-crops 0.3 --restore-loss 1 \
-  --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 -o runs/yd-g25 --steps 1000000 --time-limit 105 \
-  --batch-size 64 --crop-size 128 --validation-every 500 --workers 1 --seed 14 -q
+MIX=1,5,2,1,2 BATCH=64 CROP=128 restore_loss_round yd-g25 "$V" 105 2e-4 14 --unclipped-noise 0.35 --growth 2.5 -q
 validation_selection --model "$V" --model runs/yd-g25/model.safetensors
 test_set_gates "$V" runs/yd-g25/model.safetensors
 python scripts/half_weights.py runs/yd-g25/model.safetensors -o runs/yd-g25-f16.safetensors
@@ -563,14 +561,10 @@ mkdir -p runs
 for ext in safetensors json; do
   git show "d62dc51:weights/candidates/skip-twenty-seventh-wide-g25-f16.$ext" > "runs/yd-f16.$ext"
 done
-denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
-  --min-texture 5 --chroma-input --init runs/yd-f16.safetensors \
-  --lr 2e-4 --gray-crops 0.3 --restore-loss 1 --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5 \
-  -o runs/ye-g25 --steps 1000000 --time-limit 80 --batch-size 64 --crop-size 128 \
-  --validation-every 500 --workers 1 --seed 15 -q
+MIX=1,5,2,1,2 BATCH=64 CROP=128 restore_loss_round ye-g25 runs/yd-f16.safetensors 80 2e-4 15 --unclipped-noise 0.35 \
+  --growth 2.5 -q
 validation_selection --model "$V" --model runs/ye-g25/model.safetensors
-denoisecli evaluate "$CBSD68" --model "$V" --model runs/ye-g25/model.safetensors --baseline ffdnet --protocol awgn \
-  --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS"
+cbsd68_float_gate "$V" runs/ye-g25/model.safetensors
 python scripts/half_weights.py runs/ye-g25/model.safetensors -o runs/ye-g25-f16.safetensors
 # Speed on an AVX2-only CPU (docs/BENCHMARKS.md, twenty-eighth session): V, YE and YE's float16
 # file interleaved, V alone, and the network alone.
