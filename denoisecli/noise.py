@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -235,12 +236,33 @@ def estimate_noise_level(x: torch.Tensor, valid: torch.Tensor | None = None, ste
     """
     kernel = _SECOND_DIFFERENCE.to(x.device).view(1, 1, 3, 3)
     response = F.conv2d(x.float(), kernel, stride=step).abs().flatten(1)
+    kept = None
     if valid is not None:
         window_valid = _window_minimum(valid.bool(), step).flatten(1)
         enough = window_valid.sum(dim=1, keepdim=True) >= MIN_VALID_WINDOWS
-        # Left-out responses become NaN, so one batched nanmedian serves every image.
-        response = torch.where(window_valid | ~enough, response, torch.nan)
-    return (response.nanmedian(dim=1).values / (0.6745 * 6.0)).to(x.dtype)
+        kept = window_valid | ~enough
+    return (lower_median(response, kept) / (0.6745 * 6.0)).to(x.dtype)
+
+
+def lower_median(values: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+    """Per row of ``values`` (N x K), the lower median of its ``kept`` entries (N x K bool; all
+    where None), NaN for a row that keeps none: what ``nanmedian`` gives with the rest NaN.
+
+    On a CPU, numpy's partition (a linear-time selection) per row: 6x faster than torch's
+    nanmedian on a photo's 38,000 responses, whose 5 readings a photo took 4% of the pipeline's
+    time (docs/BENCHMARKS.md, "Twenty-ninth session"). Elsewhere, the batched nanmedian.
+    """
+    if values.device.type != "cpu" or values.requires_grad:
+        masked = values if kept is None else torch.where(kept, values, torch.nan)
+        return masked.nanmedian(dim=1).values
+    rows = values.detach().numpy()
+    masks = None if kept is None else kept.numpy()
+    medians = []
+    for index, row in enumerate(rows):
+        row = row[~np.isnan(row)] if masks is None else row[masks[index] & ~np.isnan(row)]
+        middle = (row.size - 1) // 2
+        medians.append(np.partition(row, middle)[middle] if row.size else np.nan)
+    return torch.tensor(np.asarray(medians, dtype=rows.dtype))
 
 
 MIN_VALID_WINDOWS = 64

@@ -9,6 +9,7 @@ from denoisecli.noise import (
     corruption,
     gaussian,
     knockout,
+    lower_median,
     mixed,
     salt_and_pepper,
 )
@@ -131,3 +132,13 @@ def test_gray_crops_are_luma_in_every_channel_with_one_channels_noise_and_off_by
     assert torch.equal(grays[:, 1], grays[:, 0]) and torch.equal(grays[:, 2], grays[:, 0])
     assert not torch.equal(noisy[kept][:, 1], noisy[kept][:, 0])
     assert (noisy[chosen] - clean[chosen]).std().item() == pytest.approx(25 / 255, rel=0.1)  # the full sigma
+
+
+@pytest.mark.parametrize("rows, length", [(1, 5001), (3, 640), (2, 2)])
+def test_the_lower_median_is_nanmedian_of_the_kept_entries(rows, length):
+    values = torch.rand(rows, length, generator=generator())
+    kept = torch.rand(rows, length, generator=generator(1)) > 0.3
+    kept[-1] = False  # a row that keeps nothing reads NaN, as nanmedian's all-NaN row
+    expected = torch.where(kept, values, torch.nan).nanmedian(dim=1).values
+    torch.testing.assert_close(lower_median(values, kept), expected, equal_nan=True, rtol=0, atol=0)
+    torch.testing.assert_close(lower_median(values), values.nanmedian(dim=1).values, rtol=0, atol=0)
