@@ -4,6 +4,11 @@
     python benchmarks/denoise_speed.py --big 50        # peak RSS of `denoise` on a 50 MP photo
     python benchmarks/denoise_speed.py --big 1.5 --tile 512   # time per MP for one tile size
     python benchmarks/denoise_speed.py ../shared/data/testsets/CBSD68 --interleaved 5 --models A B
+    python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 --interleaved 5 --models skip
+
+The last one times photos of camera-like size (the validation photos of 1 MP and more, from
+``scripts/fetch_validation_photos.py``): there OpenCV's NLM uses both threads, and on CBSD68's
+0.15 MP photos it may not (docs/BENCHMARKS.md, "Twenty-ninth session").
 
 Each method runs in its own child process (so its peak RSS is its own) on the same noisy inputs
 (Gaussian sigma 25, clipped to 8 bits, fixed seed) with the same thread count. NLM gets h matched
@@ -34,14 +39,35 @@ from pathlib import Path
 import numpy as np
 
 
+def photo_paths(folder: str, limit: int | None, min_megapixels: float = 0.0) -> list[Path]:
+    """The folder's photos in name order, those under ``min_megapixels`` left out, at most ``limit``."""
+    from PIL import Image
+
+    from denoisecli.imageio import find_images
+
+    def megapixels(path: Path) -> float:
+        with Image.open(path) as image:  # the header only
+            return image.width * image.height / 1e6
+
+    paths = [path for path, _ in find_images([folder])]
+    return [path for path in paths if not min_megapixels or megapixels(path) >= min_megapixels][:limit]
+
+
 def run_one(
-    method: str, folder: str, limit: int | None, threads: int, sigma: float, device: str, precision: str
+    method: str,
+    folder: str,
+    limit: int | None,
+    threads: int,
+    sigma: float,
+    device: str,
+    precision: str,
+    min_megapixels: float = 0.0,
 ) -> dict:
     import cv2
     import torch
 
     from denoisecli.evaluate import nlm
-    from denoisecli.imageio import find_images, read_photo
+    from denoisecli.imageio import read_photo
     from denoisecli.metrics import psnr
     from denoisecli.noise import clip_to_photo
 
@@ -60,7 +86,7 @@ def run_one(
         )
         run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else DEFAULT_TILE)  # noqa: E731
     seconds, megapixels, scores = 0.0, 0.0, []
-    images = [path for path, _ in find_images([folder])][:limit]
+    images = photo_paths(folder, limit, min_megapixels)
     warm = read_photo(images[0]).pixels
     run(warm, sigma)  # warm-up: first-call allocation and kernel selection are not per-photo costs
     for path in images:
@@ -101,20 +127,28 @@ def speed_input(path: Path, sigma: float):
     return clean, corrupt_for_case(clean, Case("gaussian", sigma), generator, clip=True)[0].permute(1, 2, 0).numpy()
 
 
-def interleaved(folder: str, models: list[str], limit: int, threads: int, sigma: float, rounds: int, precision: str):
+def interleaved(
+    folder: str,
+    models: list[str],
+    limit: int,
+    threads: int,
+    sigma: float,
+    rounds: int,
+    precision: str,
+    min_megapixels: float = 0.0,
+):
     """Per method, the sum over photos of its fastest time of ``rounds``, methods alternating."""
     import cv2
     import torch
 
     from denoisecli.evaluate import model_method, nlm
-    from denoisecli.imageio import find_images
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     methods = {"nlm": nlm}
     for model in models:
         methods[model] = model_method(model, torch.device("cpu"), precision)[1]
-    photos = [speed_input(path, sigma)[1] for path, _ in find_images([folder])[:limit]]
+    photos = [speed_input(path, sigma)[1] for path in photo_paths(folder, limit, min_megapixels)]
     for method in methods.values():
         method(photos[0], sigma)  # warm-up
     names = list(methods)
@@ -189,6 +223,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--min-megapixels", type=float, default=0.0, help="only the folder's photos this large")
     parser.add_argument("--big", type=float, default=None, help="also denoise a synthetic photo of this many MP")
     parser.add_argument("--tile", type=int, default=None, help="--big: denoise's --tile (default: its own)")
     parser.add_argument("--precision", default="auto", help="the models' network dtype, as denoise's --precision")
@@ -208,6 +243,7 @@ def main() -> None:
                     arguments.sigma,
                     arguments.device,
                     arguments.precision,
+                    arguments.min_megapixels,
                 )
             )
         )
@@ -221,6 +257,7 @@ def main() -> None:
             arguments.sigma,
             arguments.interleaved,
             arguments.precision,
+            arguments.min_megapixels,
         )
         print(
             f"{count} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g}, {arguments.threads} threads, "
@@ -263,6 +300,8 @@ def main() -> None:
             str(arguments.sigma),
             "--precision",
             arguments.precision,
+            "--min-megapixels",
+            str(arguments.min_megapixels),
         ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))

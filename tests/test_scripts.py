@@ -326,3 +326,17 @@ def test_half_weights_writes_a_float16_copy_that_loads_and_denoises_alike(tmp_pa
         torch.testing.assert_close(half(x), model(x), rtol=1e-2, atol=1e-2)
     over = subprocess.run([sys.executable, str(script), str(output), "-o", str(output)], capture_output=True, text=True)
     assert over.returncode == 2 and "is the input" in over.stderr
+
+
+def test_speed_benchmark_times_only_the_photos_as_large_as_asked(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a_small.png", smooth_rgb(16, 24, seed=1))
+    write_png(photos / "b_large.png", smooth_rgb(40, 50, seed=2))  # 0.002 MP
+    command = [sys.executable, str(ROOT / "benchmarks" / "denoise_speed.py"), str(photos), "--models", "shallow"]
+    command += ["--threads", "1", "--interleaved", "1", "--min-megapixels", "0.0015"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    assert printed.startswith("1 images from ")
+    assert json.loads(printed.splitlines()[-1]).keys() == {"nlm", "shallow"}
