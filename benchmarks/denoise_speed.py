@@ -38,19 +38,43 @@ from pathlib import Path
 
 import numpy as np
 
+NLM_STRIPE_PIXELS = 2**17  # OpenCV's NLM: one parallel stripe per 131,072 pixels of a photo, at least one
+
+
+def nlm_thread_note(shapes: list[tuple[int, int]], threads: int) -> str:
+    """A line saying on how many photos OpenCV's NLM could not use all ``threads`` (its stripes,
+    ``NLM_STRIPE_PIXELS``, are fewer), where it could not on some: a CBSD68 photo (0.15 MP) is
+    one stripe, so NLM runs on one thread there whatever the thread count, and the models on
+    all of them (docs/BENCHMARKS.md, "Twenty-ninth session"). Empty where it could on all."""
+    fewer = sum(max(1, round(height * width / NLM_STRIPE_PIXELS)) < threads for height, width in shapes)
+    if not fewer:
+        return ""
+    return (
+        f"NLM used fewer than {threads} threads on {fewer} of {len(shapes)} photos (OpenCV splits a photo into one "
+        f"stripe per {NLM_STRIPE_PIXELS:,} pixels): the models had more threads than NLM there\n"
+    )
+
 
 def photo_paths(folder: str, limit: int | None, min_megapixels: float = 0.0) -> list[Path]:
     """The folder's photos in name order, those under ``min_megapixels`` left out, at most ``limit``."""
-    from PIL import Image
-
     from denoisecli.imageio import find_images
 
-    def megapixels(path: Path) -> float:
-        with Image.open(path) as image:  # the header only
-            return image.width * image.height / 1e6
-
     paths = [path for path, _ in find_images([folder])]
-    return [path for path in paths if not min_megapixels or megapixels(path) >= min_megapixels][:limit]
+    if min_megapixels:
+        sizes = [rows * columns / 1e6 for rows, columns in photo_shapes(paths)]
+        paths = [path for path, size in zip(paths, sizes, strict=True) if size >= min_megapixels]
+    return paths[:limit]
+
+
+def photo_shapes(paths: list[Path]) -> list[tuple[int, int]]:
+    """(height, width) of each photo, from its header."""
+    from PIL import Image
+
+    shapes = []
+    for path in paths:
+        with Image.open(path) as image:
+            shapes.append((image.height, image.width))
+    return shapes
 
 
 def run_one(
@@ -160,7 +184,8 @@ def interleaved(
                 methods[name](noisy, sigma)
                 fastest[name][index] = min(fastest[name][index], time.perf_counter() - started)
     megapixels = sum(noisy.shape[0] * noisy.shape[1] for noisy in photos) / 1e6
-    return {name: sum(times) / megapixels for name, times in fastest.items()}, len(photos)
+    note = nlm_thread_note([noisy.shape[:2] for noisy in photos], threads)
+    return {name: sum(times) / megapixels for name, times in fastest.items()}, len(photos), note
 
 
 def big_photo(megapixels: float, model: str, threads: int, tile: int | None = None, precision: str = "auto") -> dict:
@@ -249,7 +274,7 @@ def main() -> None:
         )
         return
     if arguments.interleaved:
-        speeds, count = interleaved(
+        speeds, count, note = interleaved(
             arguments.folder,
             arguments.models,
             arguments.limit,
@@ -263,6 +288,8 @@ def main() -> None:
             f"{count} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g}, {arguments.threads} threads, "
             f"interleaved, fastest of {arguments.interleaved} per photo, models' precision {arguments.precision}\n"
         )
+        if note:
+            print(note)
         print("| method | s/MP | x NLM time |\n|---|---|---|")
         for name, speed in speeds.items():
             print(f"| {name} | {speed:.3f} | {speed / speeds['nlm']:.3f} |")
@@ -311,6 +338,11 @@ def main() -> None:
         f"{rows[0]['images']} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g} (clipped, 8-bit), "
         f"{arguments.threads} threads\n"
     )
+    note = nlm_thread_note(
+        photo_shapes(photo_paths(arguments.folder, arguments.limit, arguments.min_megapixels)), arguments.threads
+    )
+    if note:
+        print(note)
     print("| method | device | network | s/MP | MP/s | x NLM time | PSNR (dB) | peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:

@@ -340,3 +340,12 @@ def test_speed_benchmark_times_only_the_photos_as_large_as_asked(tmp_path):
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert printed.startswith("1 images from ")
     assert json.loads(printed.splitlines()[-1]).keys() == {"nlm", "shallow"}
+
+
+def test_speed_benchmark_says_where_nlm_had_fewer_threads_than_the_models():
+    spec = importlib.util.spec_from_file_location("denoise_speed", ROOT / "benchmarks" / "denoise_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cbsd68, camera = (321, 481), (1080, 1920)  # one stripe of OpenCV's NLM, and 16
+    assert "on 2 of 3 photos" in module.nlm_thread_note([cbsd68, camera, cbsd68], threads=2)
+    assert module.nlm_thread_note([cbsd68], threads=1) == module.nlm_thread_note([camera], threads=2) == ""
