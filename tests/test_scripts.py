@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import write_png
 
 from denoisecli.data import split_by_name
@@ -349,3 +350,18 @@ def test_speed_benchmark_says_where_nlm_had_fewer_threads_than_the_models():
     cbsd68, camera = (321, 481), (1080, 1920)  # one stripe of OpenCV's NLM, and 16
     assert "on 2 of 3 photos" in module.nlm_thread_note([cbsd68, camera, cbsd68], threads=2)
     assert module.nlm_thread_note([cbsd68], threads=1) == module.nlm_thread_note([camera], threads=2) == ""
+
+
+def test_pipeline_stages_benchmark_splits_the_photos_time_into_its_stages(tmp_path):
+    from conftest import smooth_rgb
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(48, 64, seed=3))
+    command = [sys.executable, str(ROOT / "benchmarks" / "pipeline_stages.py"), str(photos), "--model", "skip"]
+    command += ["--threads", "1", "--rounds", "1"]
+    printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    figures = json.loads(printed.splitlines()[-1])
+    assert {"network", "network_input", "lab_to_rgb", "other"} <= figures.keys()
+    stages = sum(value for key, value in figures.items() if key != "total_s_per_mp")
+    assert stages == pytest.approx(figures["total_s_per_mp"] * 1e3, rel=0.01)  # "other" closes the sum
