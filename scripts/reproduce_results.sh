@@ -572,6 +572,19 @@ python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --i
   runs/ye-g25/model.safetensors runs/ye-g25-f16.safetensors
 python benchmarks/denoise_speed.py "$CBSD68" --threads "$THREADS" --limit 20 --interleaved 5 --models skip
 python benchmarks/network_speed.py --model "$V" --threads "$THREADS"
+# Speed at equal threads (docs/BENCHMARKS.md, twenty-ninth session): CBSD68 with one thread (OpenCV's
+# NLM takes one thread on a CBSD68 photo whatever it is given), the validation photos of 1 MP and
+# more with one and two, and where the pipeline's time goes. The previous commit's figures: the
+# same first command run in a worktree of f9d2a7a with PYTHONPATH pointing at it.
+python benchmarks/denoise_speed.py "$CBSD68" --threads 1 --limit 20 --interleaved 5 --models skip
+for threads in 1 2; do
+  python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 --threads "$threads" \
+    --interleaved 5 --models skip
+done
+for threads in 1 2; do
+  python benchmarks/pipeline_stages.py "$CBSD68" --threads "$threads" --limit 20
+  python benchmarks/pipeline_stages.py data/validation --min-megapixels 1 --limit 3 --threads "$threads"
+done
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
