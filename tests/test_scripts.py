@@ -149,6 +149,17 @@ def test_network_speed_benchmark_times_both_decoder_forms_in_both_precisions(tin
     assert float32["max_difference"] < 1e-5  # the same function
 
 
+def test_network_speed_benchmark_times_a_changed_shape_and_rejects_an_unknown_field(tiny_model_path):
+    script = ROOT / "benchmarks" / "network_speed.py"
+    command = [sys.executable, str(script), "--model", str(tiny_model_path), "--side", "64", "--rounds", "1"]
+    report = json.loads(
+        subprocess.run(command + ["--shape", "unshuffle=4"], check=True, capture_output=True, text=True).stdout
+    )
+    assert report["shape"] == ["unshuffle=4"] and report["rows"][0]["max_difference"] < 1e-5
+    failed = subprocess.run(command + ["--shape", "depth=3"], capture_output=True, text=True)
+    assert failed.returncode != 0 and "no config field 'depth'" in failed.stderr
+
+
 def test_lab_noise_benchmark_scores_the_correction_off_and_on_and_its_accuracy(tmp_path):
     printed = _run_on_one_photo(tmp_path, "lab_noise.py", 7)
     header = next(line for line in printed.splitlines() if line.startswith("| case"))
