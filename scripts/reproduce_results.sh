@@ -585,6 +585,38 @@ for threads in 1 2; do
   python benchmarks/pipeline_stages.py "$CBSD68" --threads "$threads" --limit 20
   python benchmarks/pipeline_stages.py data/validation --min-megapixels 1 --limit 3 --threads "$threads"
 done
+for shape in "" "width=12" "width=8" "growth=1.5" "unshuffle=4" "width=24 unshuffle=4"; do
+  # shellcheck disable=SC2086  # each shape is one or two FIELD=VALUE words
+  python benchmarks/network_speed.py --threads 1 --rounds 3 --calls 2 ${shape:+--shape $shape}
+done
+# Lighter post steps on V's weights (exploratory, docs/RESULTS.md "Speed at equal threads"): P1 one
+# Wiener pass, P2 also no quincunx windows, P3 also one chroma filter; their time and their cost.
+LIGHT=reports/twenty-ninth/light
+mkdir -p "$LIGHT"
+python - "$LIGHT" <<'PY'
+import json, shutil, sys
+base = json.load(open("weights/skip.json"))
+def variant(name, one_pass=True, grid=False, one_filter=False):
+    sidecar = json.loads(json.dumps(base))
+    wiener = sidecar["color"]["restore"]["wiener"]
+    if one_pass:
+        del wiener["repeat"], wiener["repeat_floor"]
+    if grid:
+        wiener["quincunx"] = False
+    if one_filter:
+        del sidecar["color"]["chroma"]["choose_by_risk"]
+    json.dump(sidecar, open(f"{sys.argv[1]}/{name}.json", "w"), indent=2)
+    shutil.copy("weights/skip.safetensors", f"{sys.argv[1]}/{name}.safetensors")
+variant("p1-one-pass")
+variant("p2-one-pass-grid", grid=True)
+variant("p3-one-filter", grid=True, one_filter=True)
+PY
+for model in skip "$LIGHT"/p1-one-pass.safetensors "$LIGHT"/p2-one-pass-grid.safetensors "$LIGHT"/p3-one-filter.safetensors; do
+  python benchmarks/pipeline_stages.py "$CBSD68" --threads 1 --limit 20 --model "$model"
+done
+denoisecli evaluate data/validation --model skip --model "$LIGHT"/p1-one-pass.safetensors \
+  --model "$LIGHT"/p2-one-pass-grid.safetensors --model "$LIGHT"/p3-one-filter.safetensors \
+  --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" -o "$LIGHT"/float
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
