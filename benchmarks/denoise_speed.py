@@ -42,10 +42,10 @@ NLM_STRIPE_PIXELS = 2**17  # OpenCV's NLM: one parallel stripe per 131,072 pixel
 
 
 def nlm_thread_note(shapes: list[tuple[int, int]], threads: int) -> str:
-    """A line saying on how many photos OpenCV's NLM could not use all ``threads`` (its stripes,
-    ``NLM_STRIPE_PIXELS``, are fewer), where it could not on some: a CBSD68 photo (0.15 MP) is
-    one stripe, so NLM runs on one thread there whatever the thread count, and the models on
-    all of them (docs/BENCHMARKS.md, "Twenty-ninth session"). Empty where it could on all."""
+    """A line saying on how many photos (``shapes``: height, width) OpenCV's NLM had fewer
+    parallel stripes (one per ``NLM_STRIPE_PIXELS``) than ``threads``, so fewer threads than the
+    models; empty when none. A CBSD68 photo (0.15 MP) is one stripe: NLM runs on one thread
+    there whatever it is given (docs/BENCHMARKS.md, "Twenty-ninth session")."""
     fewer = sum(max(1, round(height * width / NLM_STRIPE_PIXELS)) < threads for height, width in shapes)
     if not fewer:
         return ""
