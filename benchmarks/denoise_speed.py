@@ -100,14 +100,10 @@ def run_one(
     if method == "nlm":
         run = nlm
     else:
-        from denoisecli.checkpoint import resolve_model_path
-        from denoisecli.evaluate import model_spec
-        from denoisecli.inference import DEFAULT_TILE, Denoiser
+        from denoisecli.evaluate import model_denoiser
+        from denoisecli.inference import DEFAULT_TILE
 
-        name, strength, ensemble = model_spec(method)  # e.g. skip@x8, as evaluate's --model
-        denoiser = Denoiser.load(
-            resolve_model_path(name), torch.device(device), strength, ensemble, precision=precision
-        )
+        denoiser = model_denoiser(method, torch.device(device), precision)  # e.g. skip@x8, as evaluate's --model
         run = lambda noisy, s: denoiser.pixels(noisy, tile=2048 if device == "cuda" else DEFAULT_TILE)  # noqa: E731
     seconds, megapixels, scores = 0.0, 0.0, []
     images = photo_paths(folder, limit, min_megapixels)

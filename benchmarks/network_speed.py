@@ -32,7 +32,7 @@ from denoisecli.models.autoencoder import ModelConfig
 
 def reshaped(model: Autoencoder, changes: list[str]) -> Autoencoder:
     """A fresh model of ``model``'s config with ``changes`` (``field=value``) applied."""
-    fields = {field.name: field.type for field in dataclasses.fields(ModelConfig)}
+    fields = [field.name for field in dataclasses.fields(ModelConfig)]
     overrides = {}
     for change in changes:
         name, _, value = change.partition("=")

@@ -93,17 +93,13 @@ def main() -> None:
     import torch
     from denoise_speed import photo_paths, speed_input
 
-    from denoisecli.checkpoint import resolve_model_path
-    from denoisecli.evaluate import model_spec
-    from denoisecli.inference import Denoiser
+    from denoisecli.evaluate import model_denoiser
 
     torch.set_num_threads(arguments.threads)
     cv2.setNumThreads(arguments.threads)
     spent = collections.defaultdict(float)
     timed_stages(spent)
-    name, strength, ensemble = model_spec(arguments.model)
-    path = resolve_model_path(name)
-    denoiser = Denoiser.load(path, torch.device("cpu"), strength, ensemble, precision=arguments.precision)
+    denoiser = model_denoiser(arguments.model, torch.device("cpu"), arguments.precision)
     object.__setattr__(denoiser, "model", TimedNetwork(denoiser.model, spent))  # a frozen dataclass
     paths = photo_paths(arguments.folder, arguments.limit, arguments.min_megapixels)
     photos = [speed_input(path, arguments.sigma)[1] for path in paths]

@@ -108,13 +108,19 @@ def model_spec(text: str) -> tuple[str, float, int]:
     return name, strength, ensemble
 
 
-def model_method(name_or_path: str, device: torch.device, precision: str = "float32") -> tuple[str, Method]:
-    """The row label and the method of a ``model_spec``, its network in ``precision``."""
+def model_denoiser(name_or_path: str, device: torch.device, precision: str = "float32"):
+    """The ``inference.Denoiser`` of a ``model_spec``, its network in ``precision``."""
     from denoisecli.checkpoint import resolve_model_path
     from denoisecli.inference import Denoiser
 
     name, strength, ensemble = model_spec(name_or_path)
-    denoiser = Denoiser.load(resolve_model_path(name), device, strength, ensemble, precision=precision)
+    return Denoiser.load(resolve_model_path(name), device, strength, ensemble, precision=precision)
+
+
+def model_method(name_or_path: str, device: torch.device, precision: str = "float32") -> tuple[str, Method]:
+    """The row label and the method of a ``model_spec``, its network in ``precision``."""
+    name, strength, ensemble = model_spec(name_or_path)
+    denoiser = model_denoiser(name_or_path, device, precision)
     label = name.removesuffix(".safetensors") + ("" if strength == 1.0 else f"@{strength:g}")
     label += "" if ensemble == 1 else f"@x{ensemble}"
     return label, lambda noisy, sigma: denoiser.pixels(noisy)
