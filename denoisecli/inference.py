@@ -148,9 +148,7 @@ class Denoiser:
         sidecar's restore settings (``photo_restore``'s, for the photo these pixels are from)."""
         if self.gray is not None and image.shape[1] == 1:
             return self.gray.tensor(image, restore)
-        # Planar (N x C x H x W in memory): a photo arrives as H x W x C, and the colour
-        # conversions' matrix product reads planes 2.5x faster than interleaved channels.
-        image = image.to(self.device, torch.float32).contiguous()
+        image = image.to(self.device, torch.float32)
         lab, network_in = network_input(image, self.model.config.chroma_input)
         output = 0.0
         # No autocast object at all in float32: not every device type (MPS in older PyTorch) has one.
