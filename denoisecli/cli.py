@@ -209,7 +209,10 @@ def denoise(
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: PyTorch's choice).")] = None,
     precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     # 768 = inference.DEFAULT_TILE, written out so --help never imports torch.
-    tile: Annotated[int, typer.Option(help="Tile size in pixels; memory scales with it.")] = 768,
+    tile: Annotated[
+        int,
+        typer.Option(help="Tile size in pixels; memory scales with it (a CPU runs up to 4 tiles side by side)."),
+    ] = 768,
     strength: Annotated[
         float,
         typer.Option(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -25,6 +27,7 @@ from denoisecli.pipeline import network_input, network_output_to_image
 
 DEFAULT_TILE = 768  # measured: 768 beats 512 and 1024 on 1.5 and 6 MP photos (benchmarks/denoise_speed.py)
 DEFAULT_OVERLAP = 64
+MAX_TILE_WORKERS = 4  # tiles denoised side by side on a CPU: a bound on memory (``_tile_workers``)
 ENSEMBLES = (1, 2, 4, 8)  # 1: the model once; 2: + mirrored; 4: + both flips; 8: + transposed
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -208,11 +211,18 @@ class Denoiser:
         multiple = self.model.config.multiple
         tile_height, tops = _tile_layout(height, tile, overlap, multiple)
         tile_width, lefts = _tile_layout(width, tile, overlap, multiple)
-        for top in tops:
-            for left in lefts:
-                patch = pixels[top : top + tile_height, left : left + tile_width]
-                ramp = _blend_window(patch.shape[0], patch.shape[1], overlap, top, left, height, width)
-                output[top : top + tile_height, left : left + tile_width] += self._run(patch, restore) * ramp
+        places = [(top, left) for top in tops for left in lefts]
+
+        def run(place: tuple[int, int]) -> np.ndarray:
+            top, left = place
+            return self._run(pixels[top : top + tile_height, left : left + tile_width], restore)
+
+        with _tile_workers(len(places), self.device) as workers:
+            # In the tiles' order whatever the workers: the blend adds up the same, bit for bit.
+            outputs = workers.map(run, places) if workers else map(run, places)
+            for (top, left), denoised in zip(places, outputs, strict=True):
+                ramp = _blend_window(denoised.shape[0], denoised.shape[1], overlap, top, left, height, width)
+                output[top : top + tile_height, left : left + tile_width] += denoised * ramp
                 weights[top : top + tile_height, left : left + tile_width] += ramp
         output /= weights
         return output
@@ -220,6 +230,34 @@ class Denoiser:
     def _run(self, pixels: np.ndarray, restore: dict | None = None) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
         return self.tensor(tensor, restore)[0].permute(1, 2, 0).cpu().numpy()
+
+
+@contextlib.contextmanager
+def _tile_workers(tiles: int, device: torch.device):
+    """A pool of threads that denoise ``tiles`` tiles side by side on a CPU, PyTorch's and
+    OpenCV's threads shared out among them for as long as it is open; None (one tile at a time)
+    for a single tile, a single thread, or a device other than the CPU.
+
+    A tile per thread, each computing on one thread (``threads // workers``), scales better
+    than every thread on one tile: the network's small convolutions and the post steps' window
+    filters split poorly across threads. On the 2-core development CPU the same outputs took
+    0.93-0.96x the time on three photos of 2-8 MP and 0.86x on a 50 MP one (docs/BENCHMARKS.md,
+    thirtieth session). Each tile in flight holds its own working set (about 280 MB at the
+    default 768 px tile), so at most ``MAX_TILE_WORKERS`` run at once, sharing the threads.
+    """
+    threads, opencv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    count = min(tiles, threads, MAX_TILE_WORKERS)
+    if device.type != "cpu" or count < 2:
+        yield None
+        return
+    torch.set_num_threads(threads // count)
+    cv2.setNumThreads(max(1, opencv_threads // count))
+    try:
+        with ThreadPoolExecutor(count, thread_name_prefix="denoise-tile") as workers:
+            yield workers
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(opencv_threads)
 
 
 def _dihedral(image: torch.Tensor, which: int) -> torch.Tensor:

@@ -45,6 +45,39 @@ def test_tiled_equals_untiled_within_tolerance(denoiser, tiny_model_path):
     assert tiling_gap(denoiser) < 0.1
 
 
+def test_tiles_on_parallel_threads_give_the_same_output_and_hand_the_threads_back(denoiser, monkeypatch):
+    import concurrent.futures
+
+    import cv2
+    from conftest import smooth_rgb
+
+    pools = []
+
+    class RecordedPool(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, workers, **kwargs):
+            pools.append((workers, torch.get_num_threads()))
+            super().__init__(workers, **kwargs)
+
+    monkeypatch.setattr("denoisecli.inference.ThreadPoolExecutor", RecordedPool)
+
+    noisy = np.clip(smooth_rgb(150, 170, seed=6) + np.random.default_rng(2).normal(0, 0.1, (150, 170, 3)), 0, 1)
+    noisy = noisy.astype(np.float32)
+    threads, opencv_threads = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        torch.set_num_threads(1)
+        one_at_a_time = denoiser.pixels(noisy, tile=96, overlap=16)  # 4 tiles, one thread: no pool
+        assert pools == []
+        torch.set_num_threads(3)
+        cv2.setNumThreads(3)
+        side_by_side = denoiser.pixels(noisy, tile=96, overlap=16)  # 3 workers, one thread each
+        assert pools == [(3, 1)]  # three workers, PyTorch on one thread each while they ran
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)  # handed back after the photo
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(opencv_threads)
+    np.testing.assert_array_equal(side_by_side, one_at_a_time)
+
+
 @pytest.mark.parametrize("length", [100, 257, 1000, 1001, 4321])
 def test_tile_layout_covers_everything_with_the_fewest_smallest_tiles(length):
     size, starts = _tile_layout(length, 256, 64)

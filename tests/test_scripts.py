@@ -352,6 +352,8 @@ def test_speed_benchmark_times_only_the_photos_as_large_as_asked(tmp_path):
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     assert printed.startswith("1 images from ")
     assert json.loads(printed.splitlines()[-1]).keys() == {"nlm", "shallow"}
+    with_median = subprocess.run([*command, "--baselines", "median"], check=True, capture_output=True, text=True)
+    assert json.loads(with_median.stdout.splitlines()[-1]).keys() == {"nlm", "median", "shallow"}
 
 
 def test_speed_benchmark_says_where_nlm_had_fewer_threads_than_the_models():
