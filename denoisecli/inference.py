@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,7 +248,9 @@ def _tile_workers(tiles: int, device: torch.device):
     """
     threads, opencv_threads = torch.get_num_threads(), cv2.getNumThreads()
     count = min(tiles, threads, MAX_TILE_WORKERS)
-    if device.type != "cpu" or count < 2:
+    # The thread counts are the process's: two photos splitting them at once (a library caller
+    # with threads of its own) could hand back each other's reduced counts, so one at a time.
+    if device.type != "cpu" or count < 2 or not _THREAD_SPLIT.acquire(blocking=False):
         yield None
         return
     torch.set_num_threads(threads // count)
@@ -258,6 +261,10 @@ def _tile_workers(tiles: int, device: torch.device):
     finally:
         torch.set_num_threads(threads)
         cv2.setNumThreads(opencv_threads)
+        _THREAD_SPLIT.release()
+
+
+_THREAD_SPLIT = threading.Lock()  # held while a photo's tiles have the process's threads shared out
 
 
 def _dihedral(image: torch.Tensor, which: int) -> torch.Tensor:

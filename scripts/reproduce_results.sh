@@ -617,6 +617,15 @@ done
 denoisecli evaluate data/validation --model skip --model "$LIGHT"/p1-one-pass.safetensors \
   --model "$LIGHT"/p2-one-pass-grid.safetensors --model "$LIGHT"/p3-one-filter.safetensors \
   --protocol awgn --sigma 15,25,50 --awgn-noise float --seed 0 --threads "$THREADS" -o "$LIGHT"/float
+# The thirtieth session (docs/BENCHMARKS.md, "Thirtieth session"; docs/RESULTS.md, "The two targets
+# against the peer's cost"): FFDNet at equal threads beside NLM and the default, and the large-photo
+# gate and a 50 MP photo with a large photo's tiles side by side. The old code's figures: the same
+# commands in a worktree of 63507dc with PYTHONPATH pointing at it.
+python benchmarks/denoise_speed.py "$CBSD68" --threads 1 --limit 20 --interleaved 5 --models skip --baselines ffdnet
+python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 --threads 2 --interleaved 1 \
+  --models skip --baselines ffdnet
+python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 --threads 2 --interleaved 5 --models skip
+python benchmarks/denoise_speed.py --big 50 --models skip --threads 2
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from denoisecli.checkpoint import load_model, resolve_model_path
-from denoisecli.inference import Denoiser, _tile_layout, color_settings
+from denoisecli.inference import _THREAD_SPLIT, Denoiser, _tile_layout, color_settings
 from denoisecli.metrics import psnr
 from denoisecli.pipeline import network_input, restored_lightness
 
@@ -72,6 +72,9 @@ def test_tiles_on_parallel_threads_give_the_same_output_and_hand_the_threads_bac
         side_by_side = denoiser.pixels(noisy, tile=96, overlap=16)  # 3 workers, one thread each
         assert pools == [(3, 1)]  # three workers, PyTorch on one thread each while they ran
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)  # handed back after the photo
+        with _THREAD_SPLIT:  # another photo has the threads shared out: this one runs its tiles in turn
+            np.testing.assert_array_equal(denoiser.pixels(noisy, tile=96, overlap=16), one_at_a_time)
+        assert len(pools) == 1
     finally:
         torch.set_num_threads(threads)
         cv2.setNumThreads(opencv_threads)
