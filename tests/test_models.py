@@ -244,3 +244,43 @@ def test_a_widened_model_computes_the_same_function_and_its_new_channels_learn(v
         widened(narrow, replace(narrow.config, width=3))
     with pytest.raises(ValueError, match="only the channel widths"):
         widened(narrow, replace(narrow.config, width=6, levels=2))
+
+
+@pytest.mark.parametrize("variant", ["skip", "noskip", "shallow"])
+def test_narrowing_a_widened_model_keeps_the_old_channels_and_its_function(variant):
+    from dataclasses import replace
+
+    from denoisecli.models import channel_activity, narrowed, widened
+
+    torch.manual_seed(1)
+    order = "after" if variant == "skip" else "before"
+    small = build_model(variant, width=4, skip_order=order, head="residual", chroma_input=True).eval()
+    with torch.no_grad():  # trained-looking batch norm, so eval mode is not the identity
+        for module in small.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    wide = widened(small, replace(small.config, width=6, growth=2.5))
+    lab = torch.rand(2, 3, 40, 24) * 2 - 1
+    # The widened model's new channels are read with zero weights, so they matter least and go.
+    back = narrowed(wide, small.config, channel_activity(wide, lab))
+    assert back.config == small.config
+    with torch.no_grad():
+        torch.testing.assert_close(back(lab), small(lab))
+    cut = narrowed(wide, replace(small.config, width=3, growth=1.5))  # a real cut: shapes load strictly
+    assert cut.config.channels() == [3, 4, 7, 10][: small.config.levels + 1]
+    assert cut(lab).shape == (2, 1, 40, 24)
+    with pytest.raises(ValueError, match="wider"):
+        narrowed(small, replace(small.config, width=6))
+    with pytest.raises(ValueError, match="only the channel widths"):
+        narrowed(wide, replace(wide.config, width=4, levels=2))
+
+
+def test_narrowing_needs_the_u_net_order_where_there_are_skips():
+    from dataclasses import replace
+
+    from denoisecli.models import narrowed
+
+    before = build_model("skip", width=4, skip_order="before")
+    with pytest.raises(ValueError, match="U-Net order"):
+        narrowed(before, replace(before.config, width=3))

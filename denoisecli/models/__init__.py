@@ -7,7 +7,9 @@ from denoisecli.models.autoencoder import (
     Autoencoder,
     ModelConfig,
     build_model,
+    channel_activity,
     coarse_decoders,
+    narrowed,
     widened,
     with_chroma_input,
 )
@@ -20,8 +22,10 @@ __all__ = [
     "Autoencoder",
     "ModelConfig",
     "build_model",
+    "channel_activity",
     "coarse_decoders",
     "fold_batch_norm",
+    "narrowed",
     "widened",
     "with_chroma_input",
 ]

@@ -282,3 +282,135 @@ def coarse_decoders(model: Autoencoder) -> Autoencoder:
             upsampled = parts[0] if model.skip_after else sum(parts)
             model.decoders[index] = CoarseDecoderBlock(block, upsampled).to(block.body.shortcut.weight)
     return model
+
+
+@torch.no_grad()
+def narrowed(model: Autoencoder, config: ModelConfig, activity: dict[str, torch.Tensor] | None = None) -> Autoencoder:
+    """``model`` cut to ``config``'s narrower channels, keeping in each layer's output the
+    channels that matter most: a cheaper network that starts from a trained one's knowledge
+    (``widened``'s converse; it does not compute the same function, so it needs training on).
+
+    A channel's importance is how strongly the layers after it read it (the norm of their weights
+    on it, summed over every reader) times, where ``activity`` gives it, how strongly it fires
+    (its mean absolute value on some photos: ``channel_activity``). Channels that are summed
+    together (a block's body and its shortcut) or stacked into a decoder's input are kept or
+    cut together. Only the U-Net order ("after") and networks without skips.
+    """
+    old_config = model.config
+    if replace(config, width=old_config.width, growth=old_config.growth) != old_config:
+        raise ValueError("only the channel widths (width, growth) can shrink")
+    if old_config.skips and old_config.skip_order != "after":
+        raise ValueError("narrowing needs the U-Net order (skip_order 'after') or no skips")
+    old_channels, new_channels = old_config.channels(), config.channels()
+    if any(new > old for old, new in zip(old_channels, new_channels, strict=True)):
+        raise ValueError(f"channels {new_channels} are wider than {old_channels} somewhere")
+    layers = _channel_groups(old_config)
+    state = model.state_dict()
+    sizes = {group: new_channels[level] for group, level in _group_levels(old_config).items()}
+    readers: dict[str, torch.Tensor] = {}
+    for key, (_, inputs) in layers.items():
+        start = 0
+        for group in inputs:
+            count = old_channels[_group_levels(old_config)[group]] if group != "input" else 0
+            if group != "input":
+                norms = state[key][:, start : start + count].flatten(2).norm(dim=2).norm(dim=0)
+                readers[group] = readers.get(group, 0) + norms
+            start += count
+    kept = {}
+    for group, norms in readers.items():
+        score = norms * (activity[group] if activity and group in activity else 1)
+        kept[group] = score.argsort(descending=True)[: sizes[group]].sort().values
+    narrow = Autoencoder(config)
+    new_state = narrow.state_dict()
+    for key in new_state:
+        tensor = state[key]
+        layer = key.rsplit(".", 1)[0]
+        conv_key = _producing_conv(layer, layers)
+        if conv_key is not None and layers[conv_key][0] in kept and tensor.ndim >= 1:
+            tensor = tensor.index_select(0, kept[layers[conv_key][0]])
+        if key in layers and tensor.ndim == 4:
+            pieces, start = [], 0
+            for group in layers[key][1]:
+                count = old_channels[_group_levels(old_config)[group]] if group != "input" else tensor.shape[1]
+                piece = tensor[:, start : start + count]
+                pieces.append(piece.index_select(1, kept[group]) if group in kept else piece)
+                start += count
+            tensor = torch.cat(pieces, dim=1)
+        new_state[key] = tensor.clone()
+    narrow.load_state_dict(new_state)
+    return narrow.train(model.training)
+
+
+def channel_activity(model: Autoencoder, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each channel group's mean absolute output on ``images`` (``narrowed``'s ``activity``)."""
+    config = model.config
+    modules = {"stem": model.stem}
+    for index, encoder in enumerate(model.encoders):
+        modules |= {f"e{index}.{k}": encoder.layers[k] for k in range(config.scale - 1)}
+        modules[f"e{index}.out"] = encoder
+    for index, decoder in enumerate(model.decoders):
+        modules |= {f"d{index}.{k}": decoder.body.layers[k] for k in range(config.scale - 1)}
+        modules[f"d{index}.out"] = decoder
+    activity: dict[str, torch.Tensor] = {}
+
+    def record(group: str):
+        def hook(_module, _inputs, output):
+            activity[group] = activity.get(group, 0) + output.detach().abs().mean(dim=(0, 2, 3))
+
+        return hook
+
+    handles = [module.register_forward_hook(record(group)) for group, module in modules.items()]
+    try:
+        with torch.no_grad():
+            model.eval()(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return activity
+
+
+def _group_levels(config: ModelConfig) -> dict[str, int]:
+    """Each channel group (a set of channels cut or kept together) and the level whose channel
+    count it has: the stem's, each encoder's and decoder's inner layers' and output's."""
+    levels = {"stem": 0}
+    for index in range(config.levels):
+        levels |= {f"e{index}.{k}": index + 1 for k in range(config.scale - 1)} | {f"e{index}.out": index + 1}
+        level = config.levels - 1 - index
+        levels |= {f"d{index}.{k}": level for k in range(config.scale - 1)} | {f"d{index}.out": level}
+    return levels
+
+
+def _channel_groups(config: ModelConfig) -> dict[str, tuple[str, list[str]]]:
+    """Every convolution's weight key -> (the group of its output channels, the groups stacked
+    into its input in order; "input" for the image and "packed" for the output pixels)."""
+    layers = {"stem.0.weight": ("stem", ["input"])}
+    previous = "stem"
+    for index in range(config.levels):
+        inner = [f"e{index}.{k}" for k in range(config.scale - 1)] + [f"e{index}.out"]
+        for k, group in enumerate(inner):
+            layers[f"encoders.{index}.layers.{k}.0.weight"] = (group, [previous if k == 0 else inner[k - 1]])
+        layers[f"encoders.{index}.shortcut.weight"] = (f"e{index}.out", [previous])
+        previous = f"e{index}.out"
+    for index in range(config.levels):
+        level = config.levels - 1 - index
+        parts = [previous]
+        if config.skips:  # the U-Net order: the encoder output of the level it upsamples to
+            parts.append("stem" if level == 0 else f"e{level - 1}.out")
+        inner = [f"d{index}.{k}" for k in range(config.scale - 1)] + [f"d{index}.out"]
+        for k, group in enumerate(inner):
+            layers[f"decoders.{index}.body.layers.{k}.0.weight"] = (group, parts if k == 0 else [inner[k - 1]])
+        layers[f"decoders.{index}.body.shortcut.weight"] = (f"d{index}.out", parts)
+        previous = f"d{index}.out"
+    layers["final.weight"] = ("packed", [previous])
+    return layers
+
+
+def _producing_conv(layer: str, layers: dict[str, tuple[str, list[str]]]) -> str | None:
+    """The convolution whose output channels a parameter of ``layer`` is indexed by: the layer's
+    own weight, or for a batch norm (``...layers.K.1``) the convolution before it."""
+    if f"{layer}.weight" in layers:
+        return f"{layer}.weight"
+    if layer.endswith(".1"):
+        conv = f"{layer[:-2]}.0.weight"
+        return conv if conv in layers else None
+    return None
