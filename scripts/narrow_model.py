@@ -6,8 +6,7 @@ by how strongly they fire on the given photos (centre crops, Gaussian noise of s
 as the network sees a noisy photo). The cut network does not compute the original's function:
 train it on (``train --init OUT --width W --growth G``).
 
-    python scripts/narrow_model.py weights/skip.safetensors --growth 1.5 --photos data/train-photos \
-        -o narrow.safetensors
+    python scripts/narrow_model.py weights/skip.safetensors --growth 1.5 --photos photos/ -o narrow.safetensors
 
 The output keeps the input's sidecar blocks (``color``, ``deblur``) and says where it came from.
 """

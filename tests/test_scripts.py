@@ -311,6 +311,30 @@ def test_widen_model_writes_a_wider_model_with_the_same_outputs(tmp_path, tiny_m
     assert result.returncode == 1 and "narrower" in result.stderr
 
 
+def test_narrow_model_writes_a_narrower_model_that_loads_and_keeps_the_post_steps(tmp_path, tiny_model_path):
+    from conftest import smooth_rgb
+
+    from denoisecli.checkpoint import load_model
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_png(photos / "a.png", smooth_rgb(40, 48, seed=4))
+    script = ROOT / "scripts" / "narrow_model.py"
+    output = tmp_path / "narrow.safetensors"
+    command = [sys.executable, str(script), str(tiny_model_path), "--growth", "1.5", "-o", str(output)]
+    subprocess.run([*command, "--photos", str(photos), "--size", "32"], check=True, capture_output=True)
+    original, original_sidecar = load_model(tiny_model_path)
+    cut, sidecar = load_model(output)  # strictly, like any shipped model
+    assert sidecar["config"]["growth"] == 1.5 and sidecar["color"] == original_sidecar["color"]
+    assert cut.config.channels()[-1] < original.config.channels()[-1]
+    assert "activity on" in sidecar["training"]["note"]
+    wider = [sys.executable, str(script), str(tiny_model_path), "--width", "64", "-o", str(tmp_path / "w")]
+    result = subprocess.run(wider, capture_output=True, text=True)
+    assert result.returncode == 1 and "wider" in result.stderr
+    too_big = subprocess.run([*command, "--photos", str(photos)], capture_output=True, text=True)  # crops of 256
+    assert too_big.returncode == 1 and "no colour photo" in too_big.stderr
+
+
 def test_half_weights_writes_a_float16_copy_that_loads_and_denoises_alike(tmp_path, tiny_model_path):
     import torch
     from safetensors.torch import load_file
