@@ -255,10 +255,15 @@ def _tile_workers(tiles: int, device: torch.device):
         return
     torch.set_num_threads(threads // count)
     cv2.setNumThreads(max(1, opencv_threads // count))
+    workers = ThreadPoolExecutor(count, thread_name_prefix="denoise-tile")
     try:
-        with ThreadPoolExecutor(count, thread_name_prefix="denoise-tile") as workers:
-            yield workers
+        yield workers
+    except BaseException:
+        # Ctrl-C or an error: the tiles not yet started are dropped, not waited for.
+        workers.shutdown(cancel_futures=True)
+        raise
     finally:
+        workers.shutdown()
         torch.set_num_threads(threads)
         cv2.setNumThreads(opencv_threads)
         _THREAD_SPLIT.release()

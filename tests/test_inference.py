@@ -1,4 +1,5 @@
 import math
+import time
 
 import numpy as np
 import pytest
@@ -79,6 +80,26 @@ def test_tiles_on_parallel_threads_give_the_same_output_and_hand_the_threads_bac
         torch.set_num_threads(threads)
         cv2.setNumThreads(opencv_threads)
     np.testing.assert_array_equal(side_by_side, one_at_a_time)
+
+
+def test_a_tile_that_fails_stops_the_photo_and_hands_the_threads_back(denoiser, monkeypatch):
+    started = []
+
+    def failing(self, pixels, restore=None):
+        started.append(pixels.shape)
+        time.sleep(0.02)  # a tile takes a while: the photo stops long before the 16th would start
+        raise RuntimeError("tile failed")
+
+    monkeypatch.setattr(Denoiser, "_run", failing)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(RuntimeError, match="tile failed"):
+            denoiser.pixels(np.zeros((300, 300, 3), np.float32), tile=96, overlap=16)  # 16 tiles
+        assert torch.get_num_threads() == 2 and not _THREAD_SPLIT.locked()
+    finally:
+        torch.set_num_threads(threads)
+    assert len(started) < 16  # the tiles not yet started were dropped
 
 
 @pytest.mark.parametrize("length", [100, 257, 1000, 1001, 4321])

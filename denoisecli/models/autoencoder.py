@@ -304,37 +304,38 @@ def narrowed(model: Autoencoder, config: ModelConfig, activity: dict[str, torch.
     old_channels, new_channels = old_config.channels(), config.channels()
     if any(new > old for old, new in zip(old_channels, new_channels, strict=True)):
         raise ValueError(f"channels {new_channels} are wider than {old_channels} somewhere")
-    layers = _channel_groups(old_config)
+    layers, levels = _channel_groups(old_config), _group_levels(old_config)
     state = model.state_dict()
-    sizes = {group: new_channels[level] for group, level in _group_levels(old_config).items()}
-    readers: dict[str, torch.Tensor] = {}
-    for key, (_, inputs) in layers.items():
+
+    def parts(key: str):
+        """A convolution's input channels, group by group: (group, the slice of its weight)."""
         start = 0
-        for group in inputs:
-            count = old_channels[_group_levels(old_config)[group]] if group != "input" else 0
-            if group != "input":
-                norms = state[key][:, start : start + count].flatten(2).norm(dim=2).norm(dim=0)
-                readers[group] = readers.get(group, 0) + norms
+        for group in layers[key][1]:
+            count = old_channels[levels[group]] if group in levels else state[key].shape[1]  # the image
+            yield group, slice(start, start + count)
             start += count
+
+    readers: dict[str, torch.Tensor] = {}
+    for key in layers:
+        for group, columns in parts(key):
+            if group in levels:
+                readers[group] = readers.get(group, 0) + state[key][:, columns].flatten(2).norm(dim=2).norm(dim=0)
     kept = {}
     for group, norms in readers.items():
         score = norms * (activity[group] if activity and group in activity else 1)
-        kept[group] = score.argsort(descending=True)[: sizes[group]].sort().values
+        kept[group] = score.argsort(descending=True)[: new_channels[levels[group]]].sort().values
     narrow = Autoencoder(config)
     new_state = narrow.state_dict()
     for key in new_state:
         tensor = state[key]
-        layer = key.rsplit(".", 1)[0]
-        conv_key = _producing_conv(layer, layers)
+        conv_key = _producing_conv(key.rsplit(".", 1)[0], layers)
         if conv_key is not None and layers[conv_key][0] in kept and tensor.ndim >= 1:
-            tensor = tensor.index_select(0, kept[layers[conv_key][0]])
-        if key in layers and tensor.ndim == 4:
-            pieces, start = [], 0
-            for group in layers[key][1]:
-                count = old_channels[_group_levels(old_config)[group]] if group != "input" else tensor.shape[1]
-                piece = tensor[:, start : start + count]
-                pieces.append(piece.index_select(1, kept[group]) if group in kept else piece)
-                start += count
+            tensor = tensor.index_select(0, kept[layers[conv_key][0]])  # its output channels
+        if key in layers:  # its input channels, part by part
+            pieces = [
+                tensor[:, columns].index_select(1, kept[group]) if group in kept else tensor[:, columns]
+                for group, columns in parts(key)
+            ]
             tensor = torch.cat(pieces, dim=1)
         new_state[key] = tensor.clone()
     narrow.load_state_dict(new_state)
