@@ -130,10 +130,18 @@ train() {
 # channels, 2.9x the weights, 0.320x NLM's CPU time against V's 0.277x in one interleaved run)
 # and to width 20 (20-40-80-160, 1.6x, 0.314x), V's recipe otherwise. Two side by side
 # (RUNS=2) is untried with --restore-loss since the fill moved to the GPU; score each alone first.
+# The thirtieth session (no GPU) cut V to growth 1.5 (16-24-36-54 channels, 0.71x V's network
+# time; scripts/narrow_model.py keeps the channels the next layers read most) and trained it one
+# CPU hour with V's recipe (docs/RESULTS.md, rule N). The narrow run does that at GPU scale:
+# less arithmetic is the one speed lever left on an AVX2 CPU (docs/RESULTS.md, "The two targets
+# against the peer's cost"). Its start is cut here from the shipped weights (a few seconds).
 mix=(--model skip --skip-order after --head residual --zoom-out 4 --min-texture 5 --chroma-input)
 init=(--init weights/skip.safetensors --lr 2e-4 --gray-crops 0.3 --restore-loss 1)
+narrow=(--init runs/narrow-g15-init.safetensors --lr 3e-4 --gray-crops 0.3 --restore-loss 1 --growth 1.5)
+"$python" scripts/narrow_model.py weights/skip.safetensors --growth 1.5 --photos "$photos" -o runs/narrow-g15-init.safetensors
 train gpu-wide-g25 "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --growth 2.5
 train gpu-wide-w20 "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 --width 20
+train gpu-narrow-g15 "${mix[@]}" "${narrow[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35
 train gpu-gauss-float "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.35
 train gpu-gauss-float-half "${mix[@]}" "${init[@]}" --noise-mix 1,5,2,1,2 --unclipped-noise 0.5
 train gpu-restore "${mix[@]}" "${init[@]}" --noise-mix 1,3,2,1,2
