@@ -626,6 +626,25 @@ python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 
   --models skip --baselines ffdnet
 python benchmarks/denoise_speed.py data/validation --min-megapixels 1 --limit 3 --threads 2 --interleaved 5 --models skip
 python benchmarks/denoise_speed.py --big 50 --models skip --threads 2
+# Rule N (docs/RESULTS.md, "A narrower network cut from V"): V cut to growth 1.5, one CPU hour of
+# V's recipe, then its checks against V (the run's export with V's sidecar; failed, not kept).
+python scripts/narrow_model.py weights/skip.safetensors --growth 1.5 --photos data/train-photos \
+  -o runs/narrow/g15-init.safetensors
+denoisecli train data/train-photos --model skip --skip-order after --head residual --zoom-out 4 \
+  --min-texture 5 --chroma-input --init runs/narrow/g15-init.safetensors --growth 1.5 \
+  --lr 3e-4 --gray-crops 0.3 --restore-loss 1 --noise-mix 1,5,2,1,2 --unclipped-noise 0.35 \
+  -o runs/narrow/g15 --steps 1000000 --time-limit 60 --batch-size 64 --crop-size 128 \
+  --validation-every 250 --workers 1 --seed 16 -q
+N=runs/narrow/g15/model.safetensors
+denoisecli evaluate data/validation --model "$V" --model "$N" --protocol awgn --sigma 15,25,50 --awgn-noise float \
+  --seed 0 --threads "$THREADS" -o reports/thirtieth/narrow/select/float
+denoisecli evaluate data/validation --model "$V" --model "$N" --protocol seed --sigma 25 --psnr-cap 48 --seed 0 \
+  --threads "$THREADS" -o reports/thirtieth/narrow/select/seed
+denoisecli evaluate data/validation --model "$V" --model "$N" --protocol awgn --sigma 0,5,10 --awgn-noise clipped \
+  --seed 0 --threads "$THREADS" -o reports/thirtieth/narrow/select/low-noise
+denoisecli evaluate "$CBSD68" --model "$V" --model "$N" --protocol awgn --sigma 15,25,50 --awgn-noise float \
+  --seed 0 --threads "$THREADS" -o reports/thirtieth/narrow/gates/awgn-float
+python benchmarks/denoise_speed.py "$CBSD68" --threads 1 --limit 20 --interleaved 5 --models "$V" "$N"
 # The restore step's operations per training step, a CPU's route and a GPU's (docs/BENCHMARKS.md,
 # "The restore step in training").
 for route in tilings grids; do
