@@ -8,7 +8,9 @@ calls (none of them calls another of the list), timed where it is called; "other
 of the photo's time (tiles, blending, conversions between numpy and torch, small glue steps).
 Photos are made noisy as ``denoise_speed.py`` makes them (Gaussian sigma 25, clipped, 8-bit);
 each stage's figure is its fastest over ``--rounds`` passes over all photos, so on a shared
-machine the stages' sum can fall below the fastest total.
+machine the stages' sum can fall below the fastest total. A large photo's tiles run one at a
+time here, every thread on each (``inference.MAX_TILE_WORKERS`` set to 1): side by side, as
+``denoise`` runs them, the stages' times would overlap and add up to more than the photo's.
 """
 
 from __future__ import annotations
@@ -93,8 +95,10 @@ def main() -> None:
     import torch
     from denoise_speed import photo_paths, speed_input
 
+    from denoisecli import inference
     from denoisecli.evaluate import model_denoiser
 
+    inference.MAX_TILE_WORKERS = 1  # one tile at a time: the module doc says why
     torch.set_num_threads(arguments.threads)
     cv2.setNumThreads(arguments.threads)
     spent = collections.defaultdict(float)

@@ -394,9 +394,10 @@ def test_pipeline_stages_benchmark_splits_the_photos_time_into_its_stages(tmp_pa
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    write_png(photos / "a.png", smooth_rgb(48, 64, seed=3))
+    # Two tiles wide and two threads: tiles side by side would time their stages twice over.
+    write_png(photos / "a.png", smooth_rgb(48, 800, seed=3))
     command = [sys.executable, str(ROOT / "benchmarks" / "pipeline_stages.py"), str(photos), "--model", "skip"]
-    command += ["--threads", "1", "--rounds", "1"]
+    command += ["--threads", "2", "--rounds", "1"]
     printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures = json.loads(printed.splitlines()[-1])
     assert {"network", "network_input", "lab_to_rgb", "other"} <= figures.keys()

@@ -361,12 +361,14 @@ def channel_activity(model: Autoencoder, images: torch.Tensor) -> dict[str, torc
         return hook
 
     handles = [module.register_forward_hook(record(group)) for group, module in modules.items()]
+    training = model.training
     try:
         with torch.no_grad():
-            model.eval()(images)
+            model.eval()(images)  # batch norm's running statistics, as a trained network runs
     finally:
         for handle in handles:
             handle.remove()
+        model.train(training)
     return activity
 
 
